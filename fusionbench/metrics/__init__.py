@@ -1,0 +1,61 @@
+"""fusionbench.metrics: IR/VIS fusion metrics that match the MATLAB reference toolkits.
+
+Functional API (one pure function per metric, numpy or torch input)::
+
+    from fusionbench.metrics import compute, qabf
+    compute(fused, ir, vis)                    # {'mi': ..., 'vif': ..., ...}, TANG convention
+    qabf(fused, ir, vis, convention="vifb")    # one metric
+
+Registry: :func:`create_metric`, :func:`list_metrics`, :class:`MetricSpec`; conventions:
+:func:`get_convention`, :class:`Convention`. Definitions and calibration: docs/metrics.md,
+docs/calibration.md.
+"""
+
+from fusionbench.metrics.api import (
+    SEED_METRICS,
+    Metric,
+    compute,
+    compute_batch,
+    create_metric,
+    get_spec,
+    list_metrics,
+    resolve_metrics,
+)
+from fusionbench.metrics.conventions import Convention, get_convention, list_conventions
+from fusionbench.metrics.ag import ag
+from fusionbench.metrics.cc import cc
+from fusionbench.metrics.en import en
+from fusionbench.metrics.mi import mi
+from fusionbench.metrics.psnr import mse, psnr
+from fusionbench.metrics.qabf import qabf
+from fusionbench.metrics.scd import scd
+from fusionbench.metrics.sd import sd
+from fusionbench.metrics.sf import sf
+from fusionbench.metrics.vif import vif
+from fusionbench.metrics.spec import MetricSpec
+
+__all__ = [
+    "SEED_METRICS",
+    "Convention",
+    "Metric",
+    "MetricSpec",
+    "ag",
+    "cc",
+    "compute",
+    "compute_batch",
+    "create_metric",
+    "en",
+    "get_convention",
+    "get_spec",
+    "list_conventions",
+    "list_metrics",
+    "mi",
+    "mse",
+    "psnr",
+    "qabf",
+    "resolve_metrics",
+    "scd",
+    "sd",
+    "sf",
+    "vif",
+]

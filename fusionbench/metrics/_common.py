@@ -1,0 +1,78 @@
+"""Building blocks shared by several metrics: entropies, windows, Sobel responses, correlations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fusionbench.metrics import _backend
+
+
+def entropy_from_counts(counts: Any, log_base: float) -> Any:
+    """Shannon entropy ``-sum p log p`` of each row of a count table (M, K); empty bins skipped."""
+    xp = _backend.namespace(counts)
+    total = xp.sum(counts, axis=-1, keepdims=True)
+    p = counts / total
+    safe = xp.where(p > 0, p, xp.ones_like(p))
+    return -xp.sum(p * xp.log(safe), axis=-1) / math.log(log_base)
+
+
+def gaussian_1d(size: int, sigma: float) -> np.ndarray:
+    """1-D factor of MATLAB ``fspecial('gaussian', size, sigma)``, normalised to sum 1.
+
+    The 2-D window is ``outer(g, g)``; ``fspecial``'s eps-truncation removes nothing for the
+    windows used here (checked in the tests), so separable filtering is exact up to rounding.
+    """
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
+    """The full 2-D MATLAB ``fspecial('gaussian', size, sigma)`` window (for tests and checks)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    h = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sigma * sigma))
+    h[h < np.finfo(np.float64).eps * h.max()] = 0
+    return h / h.sum()
+
+
+#: Separable factors of the Sobel kernels as correlation (rows factor, columns factor).
+_SMOOTH = np.array([1.0, 2.0, 1.0])
+_DIFF = np.array([-1.0, 0.0, 1.0])
+
+
+def sobel_conv2_same(x: Any) -> tuple[Any, Any]:
+    """MATLAB ``conv2(X, [-1 0 1;-2 0 2;-1 0 1], 'same')`` and ``conv2(X, [1 2 1;0 0 0;-1 -2 -1], 'same')``.
+
+    Zero padding. Convolution flips the kernel, so as correlations these are
+    ``outer([1 2 1], [1 0 -1])`` and ``outer([-1 0 1], [1 2 1])``.
+    """
+    sx = _backend.sep_filter(x, _SMOOTH, -_DIFF, "zero")
+    sy = _backend.sep_filter(x, _DIFF, _SMOOTH, "zero")
+    return sx, sy
+
+
+def centred(x: Any) -> Any:
+    xp = _backend.namespace(x)
+    return x - xp.mean(x, axis=(-2, -1), keepdims=True)
+
+
+def corr2(x: Any, y: Any) -> Any:
+    """MATLAB ``corr2``: Pearson correlation of two images over all pixels, per image (M,)."""
+    xp = _backend.namespace(x)
+    xc, yc = centred(x), centred(y)
+    num = xp.sum(xc * yc, axis=(-2, -1))
+    den = xp.sqrt(xp.sum(xc * xc, axis=(-2, -1)) * xp.sum(yc * yc, axis=(-2, -1)))
+    return num / den
+
+
+def sum_hw(x: Any) -> Any:
+    xp = _backend.namespace(x)
+    return xp.sum(x, axis=(-2, -1))
+
+
+def mean_hw(x: Any) -> Any:
+    xp = _backend.namespace(x)
+    return xp.mean(x, axis=(-2, -1))

@@ -1,0 +1,78 @@
+"""AG: average gradient of the fused image.
+
+Per pixel ``(gx, gy)`` = MATLAB/numpy ``gradient`` (central differences inside, one-sided at the
+first and last row/column) and ``s = sqrt((gx^2 + gy^2) / 2)``.
+
+* ``tang``/``vifb`` (``ag_denominator="interior"``): ``AG = sum(s) / ((M-1)(N-1))`` over all M N pixels;
+* ``cdd`` (``"all"``): ``AG = mean(s)``, i.e. TANG x (M-1)(N-1)/(M N).
+
+Reference: G. Cui et al., "Detail preserved fusion of visible and infrared images using regional
+saliency extraction and multi-scale image decomposition", Optics Communications 341, 2015.
+Needs M, N >= 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fusionbench.metrics import _backend
+from fusionbench.metrics._common import sum_hw
+from fusionbench.metrics.api import _functional
+from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.spec import register
+
+
+def matlab_gradient(x: Any, axis: int) -> Any:
+    """``numpy.gradient`` with unit spacing along ``axis`` (-1 columns, -2 rows), for numpy and torch."""
+    xp = _backend.namespace(x)
+    n = x.shape[axis]
+
+    def take(start: int, stop: int) -> Any:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, stop)
+        return x[tuple(index)]
+
+    first = take(1, 2) - take(0, 1)
+    last = take(n - 1, n) - take(n - 2, n - 1)
+    if n == 2:
+        return xp.concat([first, last], axis=axis)
+    inner = (take(2, n) - take(0, n - 2)) / 2.0
+    return xp.concat([first, inner, last], axis=axis)
+
+
+@register(
+    dict(
+        id="ag",
+        name="AG",
+        latex="AG",
+        higher_is_better=True,
+        value_range=(0.0, None),
+        paper="Cui et al., Optics Communications 2015",
+        toolkits="TANG, VIFB ((M-1)(N-1) denominator), CDD (mean over M N)",
+        tolerance=1e-12,
+        symmetric=True,
+        summary="sum over pixels of sqrt((gx^2 + gy^2)/2) / ((M-1)(N-1)), central differences",
+    )
+)
+def ag_kernel(batch: Any) -> Any:
+    xp = batch.xp
+    f = batch.f
+    m, n = batch.height, batch.width
+    if m < 2 or n < 2:
+        raise ValueError(f"AG needs an image of at least 2 x 2 pixels, got {m} x {n}")
+    gx = matlab_gradient(f, -1)
+    gy = matlab_gradient(f, -2)
+    total = sum_hw(xp.sqrt((gx * gx + gy * gy) / 2.0))
+    if batch.convention.ag_denominator == "all":
+        return total / (m * n)
+    return total / ((m - 1) * (n - 1))
+
+
+def ag(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
+        data_range: float | None = None) -> Any:
+    """Average gradient of the fused image (see the module docstring for the formula and conventions).
+
+    numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``
+    returns a float64 tensor of shape ``(N,)`` on the input's device.
+    """
+    return _functional("ag", fused, ir, vis, convention, data_range)

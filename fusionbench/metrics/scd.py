@@ -1,0 +1,46 @@
+"""SCD: the sum of the correlations of differences.
+
+``SCD = corr2(F - B, A) + corr2(F - A, B)`` with ``corr2`` the Pearson correlation over all pixels
+(float 0..255). Zero variance of a source or a difference image gives 0/0 = NaN, returned as NaN.
+
+Reference: V. Aslantas, E. Bendes, "A new image quality metric for image fusion: the sum of the
+correlations of differences", AEU Int. J. Electron. Commun. 69(12), 2015. TANG (``corr2``) and CDD.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fusionbench.metrics._common import corr2
+from fusionbench.metrics.api import _functional
+from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.spec import register
+
+
+@register(
+    dict(
+        id="scd",
+        name="SCD",
+        latex="SCD",
+        higher_is_better=True,
+        value_range=(-2.0, 2.0),
+        paper="Aslantas & Bendes, AEU 2015",
+        toolkits="TANG, CDD (VIFB has none)",
+        tolerance=1e-12,
+        symmetric=True,
+        summary="corr2(F - VIS, IR) + corr2(F - IR, VIS)",
+    )
+)
+def scd_kernel(batch: Any) -> Any:
+    f, a, b = batch.f, batch.a, batch.b
+    return corr2(f - b, a) + corr2(f - a, b)
+
+
+def scd(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
+        data_range: float | None = None) -> Any:
+    """Sum of the correlations of differences (see the module docstring for the formula and conventions).
+
+    numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``
+    returns a float64 tensor of shape ``(N,)`` on the input's device.
+    """
+    return _functional("scd", fused, ir, vis, convention, data_range)

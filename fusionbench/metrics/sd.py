@@ -1,0 +1,48 @@
+"""SD: standard deviation of the fused image.
+
+``SD = sqrt(mean((F - mean F)^2))`` (population SD, float 0..255). TANG, VIFB ("Variance", per
+channel) and CDD agree. TANG-old applied it to the uint8 image in saturating integer arithmetic
+(values about 9 in ``Metric_TNO.xlsx``); that bug is not reproduced.
+
+Reference: Y.-J. Rao, "In-fibre Bragg grating sensors", Meas. Sci. Technol. 8(4), 1997 (as cited
+by the fusion surveys, e.g. Ma et al., Inf. Fusion 45, 2019).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fusionbench.metrics._common import centred, mean_hw
+from fusionbench.metrics.api import _functional
+from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.spec import register
+
+
+@register(
+    dict(
+        id="sd",
+        name="SD",
+        latex="SD",
+        higher_is_better=True,
+        value_range=(0.0, 127.5),
+        paper="Rao, Meas. Sci. Technol. 1997; Ma et al., Inf. Fusion 2019 (survey)",
+        toolkits="TANG, VIFB, CDD",
+        tolerance=1e-12,
+        symmetric=True,
+        summary="population standard deviation of the fused image",
+    )
+)
+def sd_kernel(batch: Any) -> Any:
+    xp = batch.xp
+    c = centred(batch.f)
+    return xp.sqrt(mean_hw(c * c))
+
+
+def sd(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
+        data_range: float | None = None) -> Any:
+    """Standard deviation of the fused image (see the module docstring for the formula and conventions).
+
+    numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``
+    returns a float64 tensor of shape ``(N,)`` on the input's device.
+    """
+    return _functional("sd", fused, ir, vis, convention, data_range)

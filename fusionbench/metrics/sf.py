@@ -1,0 +1,56 @@
+"""SF: spatial frequency of the fused image.
+
+``SF = sqrt(RF^2 + CF^2)`` with ``RF^2`` the mean squared difference between vertically adjacent
+pixels and ``CF^2`` between horizontally adjacent ones.
+
+* ``tang``/``cdd`` (``sf_denominator="differences"``): each mean over its (M-1) N or M (N-1) differences;
+* ``vifb`` (``"pixels"``): both sums divided by M N (slightly smaller);
+* ``tang-old``: computed on 0..1 data (``gradient_data_scale = 1``).
+
+Reference: A. M. Eskicioglu, P. S. Fisher, "Image quality measures and their performance",
+IEEE Trans. Commun. 43(12), 1995.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fusionbench.metrics._common import mean_hw, sum_hw
+from fusionbench.metrics.api import _functional
+from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.spec import register
+
+
+@register(
+    dict(
+        id="sf",
+        name="SF",
+        latex="SF",
+        higher_is_better=True,
+        value_range=(0.0, None),
+        paper="Eskicioglu & Fisher, IEEE Trans. Commun. 1995",
+        toolkits="TANG, CDD (VIFB divides by M N)",
+        tolerance=1e-12,
+        symmetric=True,
+        summary="sqrt(mean vertical diff^2 + mean horizontal diff^2) of the fused image",
+    )
+)
+def sf_kernel(batch: Any) -> Any:
+    xp = batch.xp
+    f = batch.f * (batch.convention.gradient_data_scale / 255.0)
+    rows = f[:, 1:, :] - f[:, :-1, :]
+    cols = f[:, :, 1:] - f[:, :, :-1]
+    if batch.convention.sf_denominator == "pixels":
+        pixels = batch.height * batch.width
+        return xp.sqrt((sum_hw(rows * rows) + sum_hw(cols * cols)) / pixels)
+    return xp.sqrt(mean_hw(rows * rows) + mean_hw(cols * cols))
+
+
+def sf(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
+        data_range: float | None = None) -> Any:
+    """Spatial frequency of the fused image (see the module docstring for the formula and conventions).
+
+    numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``
+    returns a float64 tensor of shape ``(N,)`` on the input's device.
+    """
+    return _functional("sf", fused, ir, vis, convention, data_range)
