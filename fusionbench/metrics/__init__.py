@@ -24,13 +24,19 @@ from fusionbench.metrics.api import (
 from fusionbench.metrics.conventions import Convention, get_convention, list_conventions
 from fusionbench.metrics.ag import ag
 from fusionbench.metrics.cc import cc
+from fusionbench.metrics.ce import ce
+from fusionbench.metrics.ei import ei
 from fusionbench.metrics.en import en
 from fusionbench.metrics.mi import mi
+from fusionbench.metrics.nabf import nabf
 from fusionbench.metrics.psnr import mse, psnr
 from fusionbench.metrics.qabf import qabf
+from fusionbench.metrics.qcb import qcb
+from fusionbench.metrics.qcv import qcv
 from fusionbench.metrics.scd import scd
 from fusionbench.metrics.sd import sd
 from fusionbench.metrics.sf import sf
+from fusionbench.metrics.ssim import ssim
 from fusionbench.metrics.vif import vif
 from fusionbench.metrics.spec import MetricSpec
 
@@ -41,9 +47,11 @@ __all__ = [
     "MetricSpec",
     "ag",
     "cc",
+    "ce",
     "compute",
     "compute_batch",
     "create_metric",
+    "ei",
     "en",
     "get_convention",
     "get_spec",
@@ -51,11 +59,15 @@ __all__ = [
     "list_metrics",
     "mi",
     "mse",
+    "nabf",
     "psnr",
     "qabf",
+    "qcb",
+    "qcv",
     "resolve_metrics",
     "scd",
     "sd",
     "sf",
+    "ssim",
     "vif",
 ]

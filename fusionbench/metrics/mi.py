@@ -30,12 +30,12 @@ from fusionbench.metrics.spec import register
 
 
 def _stretched_levels(x: Any) -> Any:
-    """VIFB's normalisation: ``int16(255 * (x - min) / (max - min))`` (round half away), 0 if constant."""
+    """VIFB's normalisation: ``int16(255 * ((x - min) / (max - min)))`` (round half away), 0 if constant."""
     xp = _backend.namespace(x)
     lo = xp.min(x, axis=(-2, -1), keepdims=True)
     hi = xp.max(x, axis=(-2, -1), keepdims=True)
     span = hi - lo
-    scaled = 255.0 * (x - lo) / xp.where(span > 0, span, xp.ones_like(span))
+    scaled = (x - lo) / xp.where(span > 0, span, xp.ones_like(span)) * 255.0
     scaled = xp.where(span > 0, scaled, xp.zeros_like(scaled))
     return xp.astype(xp.floor(scaled + 0.5), xp.int64)
 

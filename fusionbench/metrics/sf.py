@@ -4,7 +4,8 @@
 pixels and ``CF^2`` between horizontally adjacent ones.
 
 * ``tang``/``cdd`` (``sf_denominator="differences"``): each mean over its (M-1) N or M (N-1) differences;
-* ``vifb`` (``"pixels"``): both sums divided by M N (slightly smaller);
+* ``vifb`` (``"pixels"``): both sums divided by M N (slightly smaller); a colour fused image is
+  scored as the H x 3W matrix [R G B] (VIFB's ``size`` quirk), not per channel;
 * ``tang-old``: computed on 0..1 data (``gradient_data_scale = 1``).
 
 Reference: A. M. Eskicioglu, P. S. Fisher, "Image quality measures and their performance",
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fusionbench.metrics import _backend
 from fusionbench.metrics._common import mean_hw, sum_hw
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
@@ -38,10 +40,22 @@ from fusionbench.metrics.spec import register
 def sf_kernel(batch: Any) -> Any:
     xp = batch.xp
     f = batch.f * (batch.convention.gradient_data_scale / 255.0)
+    if batch.n_channels == 3:
+        # VIFB quirk: size() of an H x W x 3 array gives n = 3W, so the code scores the H x 3W matrix
+        # [R G B] (channels side by side, seams included), not each channel. Same value per channel.
+        n, h, w = batch.n_images, batch.height, batch.width
+        side = xp.reshape(xp.permute_dims(xp.reshape(f, (n, 3, h, w)), (0, 2, 1, 3)), (n, h, 3 * w))
+        value = _sf(side, batch.convention.sf_denominator)
+        return xp.reshape(xp.stack([value] * 3, axis=1), (n * 3,))
+    return _sf(f, batch.convention.sf_denominator)
+
+
+def _sf(f: Any, denominator: str) -> Any:
+    xp = _backend.namespace(f)
     rows = f[:, 1:, :] - f[:, :-1, :]
     cols = f[:, :, 1:] - f[:, :, :-1]
-    if batch.convention.sf_denominator == "pixels":
-        pixels = batch.height * batch.width
+    if denominator == "pixels":
+        pixels = f.shape[-2] * f.shape[-1]
         return xp.sqrt((sum_hw(rows * rows) + sum_hw(cols * cols)) / pixels)
     return xp.sqrt(mean_hw(rows * rows) + mean_hw(cols * cols))
 

@@ -1,0 +1,87 @@
+"""SSIM between the fused image and the two sources (three reference definitions).
+
+For images X, Y: local means, variances and covariance from a window ``w``, and
+``SSIM(X, Y) = mean over the map of (2 mu_X mu_Y + C1)(2 s_XY + C2) / ((mu_X^2 + mu_Y^2 + C1)(s_X^2 + s_Y^2 + C2))``
+with ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2`` (Wang et al., "Image quality assessment: from error
+visibility to structural similarity", IEEE TIP 13(4), 2004).
+
+* ``matlab`` (TANG): ``0.5 SSIM(F, A) + 0.5 SSIM(F, B)`` with MATLAB's built-in ``ssim``: 11 x 11
+  Gaussian, sigma 1.5, replicate padding, full-size map. TANG calls it on 0..255 doubles with the
+  class default ``DynamicRange = 1`` (C1 = 1e-4, C2 = 9e-4, ``ssim_dynamic_range=1``);
+  ``tang-corrected`` uses L = 255. Octave has no ``ssim``: the calibration compares with a stand-in
+  written from MATLAB's documentation, not with MATLAB itself.
+* ``wang_valid_sum`` (VIFB): ``SSIM(A, F) + SSIM(B, F)`` (a **sum**, 0..2), Gaussian 11/1.5 'valid',
+  L = 255, no downsampling.
+* ``skimage_sum`` (CDD): ``structural_similarity(F, A) + (F, B)`` with a 7 x 7 uniform window, sample
+  covariance (x 49/48), mean over the map without its 3-pixel border, and ``data_range = 2`` as the
+  scikit-image 0.19 that CDDFuse pinned used for float input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fusionbench.metrics import _backend
+from fusionbench.metrics._common import gaussian_1d, mean_hw
+from fusionbench.metrics.api import _functional
+from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.spec import register
+
+_GAUSS_11 = gaussian_1d(11, 1.5)
+_UNIFORM_7 = np.full(7, 1.0 / 7.0)
+
+
+def ssim_map_mean(x: Any, y: Any, window: np.ndarray, border: str, dynamic_range: float,
+                  covariance_scale: float = 1.0) -> Any:
+    """Mean SSIM of two image stacks (M, H, W) with a separable ``window`` and ``border`` rule."""
+
+    def filt(z: Any) -> Any:
+        return _backend.sep_filter(z, window, window, border)  # type: ignore[arg-type]
+
+    c1 = (0.01 * dynamic_range) ** 2
+    c2 = (0.03 * dynamic_range) ** 2
+    mx, my = filt(x), filt(y)
+    mxx, myy, mxy = mx * mx, my * my, mx * my
+    vx = covariance_scale * (filt(x * x) - mxx)
+    vy = covariance_scale * (filt(y * y) - myy)
+    vxy = covariance_scale * (filt(x * y) - mxy)
+    smap = ((2 * mxy + c1) * (2 * vxy + c2)) / ((mxx + myy + c1) * (vx + vy + c2))
+    return mean_hw(smap)
+
+
+@register(
+    dict(
+        id="ssim",
+        name="SSIM",
+        latex="SSIM",
+        higher_is_better=True,
+        value_range=(-1.0, 1.0),
+        paper="Wang, Bovik, Sheikh & Simoncelli, IEEE TIP 2004",
+        toolkits="TANG (MATLAB ssim, mean), VIFB (sum, valid), CDD (skimage, sum)",
+        tolerance=1e-9,
+        symmetric=True,
+        summary="SSIM of F with each source: mean of the two (TANG) or their sum (VIFB, CDD)",
+    )
+)
+def ssim_kernel(batch: Any) -> Any:
+    conv = batch.convention
+    f, a, b = batch.f, batch.a, batch.b
+    if conv.ssim == "wang_valid_sum":
+        return ssim_map_mean(a, f, _GAUSS_11, "valid", 255.0) + ssim_map_mean(b, f, _GAUSS_11, "valid", 255.0)
+    if conv.ssim == "skimage_sum":
+        scale = 49.0 / 48.0
+        dr = conv.ssim_dynamic_range
+        return ssim_map_mean(f, a, _UNIFORM_7, "valid", dr, scale) + ssim_map_mean(f, b, _UNIFORM_7, "valid", dr, scale)
+    dr = conv.ssim_dynamic_range
+    return 0.5 * ssim_map_mean(f, a, _GAUSS_11, "replicate", dr) + 0.5 * ssim_map_mean(f, b, _GAUSS_11, "replicate", dr)
+
+
+def ssim(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
+         data_range: float | None = None) -> Any:
+    """SSIM of the fused image with the sources (see the module docstring for the three definitions).
+
+    numpy input returns a float; torch input ``(N, C, H, W)`` returns a float64 tensor ``(N,)``.
+    """
+    return _functional("ssim", fused, ir, vis, convention, data_range)
