@@ -26,9 +26,15 @@ log = logging.getLogger(__name__)
 SEED_METRICS = ("mi", "vif", "ag", "scd", "en", "qabf")
 
 
+#: Display order: the seed six, then the extras.
+METRIC_ORDER = (*SEED_METRICS, "sd", "sf", "cc", "psnr", "mse", "ssim", "qcb", "qcv", "nabf", "ce", "ei")
+
+
 def list_metrics() -> list[MetricSpec]:
-    """Every registered metric's spec, in registration order."""
-    return [METRICS.get(name) for name in METRICS]
+    """Every registered metric's spec: the seed six first, then the extras (others last)."""
+    rank = {m: i for i, m in enumerate(METRIC_ORDER)}
+    names = sorted(METRICS, key=lambda n: (rank.get(n, len(rank)), n))
+    return [METRICS.get(name) for name in names]
 
 
 def get_spec(metric_id: str) -> MetricSpec:
@@ -43,7 +49,7 @@ def resolve_metrics(metrics: str | Sequence[str] | None) -> list[str]:
         return list(SEED_METRICS)
     if isinstance(metrics, str):
         if metrics.strip().lower() == "all":
-            return list(METRICS)
+            return [spec.id for spec in list_metrics()]
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     ids = [m.lower() for m in metrics]
     for m in ids:
