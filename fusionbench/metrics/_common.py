@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -61,11 +62,36 @@ def centred(x: Any) -> Any:
 
 def corr2(x: Any, y: Any) -> Any:
     """MATLAB ``corr2``: Pearson correlation of two images over all pixels, per image (M,)."""
-    xp = _backend.namespace(x)
-    xc, yc = centred(x), centred(y)
-    num = xp.sum(xc * yc, axis=(-2, -1))
-    den = xp.sqrt(xp.sum(xc * xc, axis=(-2, -1)) * xp.sum(yc * yc, axis=(-2, -1)))
-    return num / den
+    return correlations(lambda x, y: [(x, y)], x, y)[0]
+
+
+def correlations(pairs: Callable[..., list[tuple[Any, Any]]], *arrays: Any) -> list[Any]:
+    """MATLAB ``corr2`` of each image pair (X, Y) that ``pairs(*arrays)`` forms pixel by pixel.
+
+    ``corr2(X, Y) = sum(Xc Yc) / sqrt(sum(Xc^2) sum(Yc^2))`` with ``Xc = X - mean(X)``; e.g.
+    ``pairs = lambda f, a, b: [(f - b, a)]``. Two passes of :func:`_backend.pixel_sums` (the means,
+    then the centred sums), so the pair images are never built whole on the CPU. Returns one (M,)
+    array per pair.
+    """
+    xp = _backend.namespace(arrays[0])
+    m, h, w = arrays[0].shape
+    n_arrays = len(arrays)
+
+    def flat(*strips: Any) -> list[Any]:
+        return [z for pair in pairs(*strips) for z in pair]
+
+    means = [xp.reshape(s / (h * w), (m, 1, 1)) for s in _backend.pixel_sums(flat, *arrays)]
+
+    def centred_products(*args: Any) -> list[Any]:
+        strips, mu = args[:n_arrays], args[n_arrays:]
+        out = []
+        for k, (x, y) in enumerate(pairs(*strips)):
+            xc, yc = x - mu[2 * k], y - mu[2 * k + 1]
+            out += [xc * yc, xc * xc, yc * yc]
+        return out
+
+    sums = _backend.pixel_sums(centred_products, *arrays, *means)
+    return [sums[k] / xp.sqrt(sums[k + 1] * sums[k + 2]) for k in range(0, len(sums), 3)]
 
 
 def sum_hw(x: Any) -> Any:

@@ -17,8 +17,10 @@ as three identical channels is reduced to one channel first, whatever the policy
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Union
 
 import numpy as np
 
@@ -30,28 +32,30 @@ ROLES = ("fused", "ir", "vis")
 
 @dataclass
 class ImageStack:
-    """One role's images as float64 ``(N, C, H, W)`` on 0..255 (numpy or torch)."""
+    """One role's images as float64 ``(N, C, H, W)`` on 0..255 (numpy or torch; numpy uint8 with
+    ``to_stack(..., keep_uint8=True)``)."""
 
     data: Any
     channels: int
 
 
-def _check_dtype_and_scale(x: Any, name: str, data_range: float | None) -> Any:
-    """Return float64 data on 0..255, or raise TypeError/ValueError naming the problem."""
+def _check_dtype_and_range(x: Any, name: str, data_range: float | None) -> float:
+    """Check dtype and values; return the full-scale value to map to 255 (raise TypeError/ValueError
+    naming the problem).
+
+    The checks read the input in its own dtype and only as far as needed: uint8 data without
+    ``data_range`` is in range by construction (no pass at all); NaN/inf show up in the min/max of
+    floating-point data; the "looks like 0..1" fraction test runs only when the maximum is <= 1.
+    """
     if _backend.is_torch(x):
         import torch
 
         dtype = x.dtype
-        is_float = dtype.is_floating_point
-        is_complex = dtype.is_complex
-        is_bool = dtype == torch.bool
-        is_uint8 = dtype == torch.uint8
-        if is_complex or is_bool:
+        if dtype.is_complex or dtype == torch.bool:
             raise TypeError(f"{name}: expected uint8 or floating-point pixels, got dtype {dtype}")
-        data = x.to(torch.float64)
-        finite = bool(torch.isfinite(data).all()) if is_float else True
-        lo, hi = (float(data.min()), float(data.max())) if data.numel() else (0.0, 0.0)
-        has_fraction = bool((data != torch.round(data)).any()) if is_float else False
+        is_float = dtype.is_floating_point
+        is_uint8 = dtype == torch.uint8
+        empty = x.numel() == 0
     else:
         x = np.asarray(x)
         dtype = x.dtype
@@ -59,11 +63,12 @@ def _check_dtype_and_scale(x: Any, name: str, data_range: float | None) -> Any:
             raise TypeError(f"{name}: expected uint8 or floating-point pixels, got dtype {dtype}")
         is_float = dtype.kind == "f"
         is_uint8 = dtype == np.uint8
-        data = x.astype(np.float64)
-        finite = bool(np.isfinite(data).all()) if is_float else True
-        lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-        has_fraction = bool((data != np.round(data)).any()) if is_float else False
-    if not finite:
+        empty = x.size == 0
+    if is_uint8 and data_range is None:
+        lo, hi = 0.0, 255.0  # the check below cannot fail
+    else:
+        lo, hi = (0.0, 0.0) if empty else (float(x.min()), float(x.max()))
+    if is_float and not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
         raise ValueError(f"{name}: contains NaN or infinite values")
     if not is_float and not is_uint8 and data_range is None:
         raise ValueError(
@@ -71,7 +76,7 @@ def _check_dtype_and_scale(x: Any, name: str, data_range: float | None) -> Any:
             f"images; values are then scaled to 0..255)"
         )
     if data_range is None:
-        if is_float and 0 < hi <= 1.0 and has_fraction:
+        if is_float and 0 < hi <= 1.0 and _has_fraction(x):
             raise ValueError(
                 f"{name}: floating-point values lie in 0..{hi:.3g}, which looks like a 0..1 image; "
                 f"metrics expect 0..255: pass data_range=1.0 (or multiply by 255)"
@@ -81,9 +86,12 @@ def _check_dtype_and_scale(x: Any, name: str, data_range: float | None) -> Any:
         raise ValueError(f"data_range must be positive, got {data_range}")
     if lo < 0 or hi > data_range * (1 + 1e-9):
         raise ValueError(f"{name}: values must lie in 0..{data_range:g}, got {lo:g}..{hi:g}")
-    if data_range != 255.0:
-        data = data * (255.0 / data_range)
-    return data
+    return data_range
+
+
+def _has_fraction(x: Any) -> bool:
+    xp = _backend.namespace(x)
+    return bool(xp.any(x != xp.round(x)))
 
 
 def _to_nchw(x: Any, name: str) -> Any:
@@ -114,8 +122,12 @@ def _to_nchw(x: Any, name: str) -> Any:
     return x
 
 
-def to_stack(x: Any, name: str, data_range: float | None = None) -> ImageStack:
-    """Validate one role's input and return it as float64 (N, C, H, W) on 0..255."""
+def to_stack(x: Any, name: str, data_range: float | None = None, *, keep_uint8: bool = False) -> ImageStack:
+    """Validate one role's input and return it as float64 (N, C, H, W) on 0..255.
+
+    ``keep_uint8``: a numpy uint8 image that needs no scaling is returned as is (a view), for
+    :func:`from_stacks` to convert after the gray conversion, which reads 8-bit data directly.
+    """
     if not (isinstance(x, np.ndarray) or _backend.is_torch(x)):
         if isinstance(x, (list, tuple)):
             x = np.asarray(x)
@@ -124,21 +136,35 @@ def to_stack(x: Any, name: str, data_range: float | None = None) -> ImageStack:
     if x.ndim < 2:
         raise ValueError(f"{name}: expected an image with at least 2 dimensions, got shape {tuple(x.shape)}")
     x = _to_nchw(x, name)
-    data = _check_dtype_and_scale(x, name, data_range)
+    data_range = _check_dtype_and_range(x, name, data_range)
+    if keep_uint8 and isinstance(x, np.ndarray) and x.dtype == np.uint8 and data_range == 255.0:
+        return ImageStack(data=x, channels=int(x.shape[1]))
+    data = _backend.to_float64(x)
+    if data_range != 255.0:
+        data = data * (255.0 / data_range)
     return ImageStack(data=data, channels=int(data.shape[1]))
 
 
 def _round_levels(y: Any, rounding: str) -> Any:
+    """Round to integers: ``half_even`` (numpy/OpenCV) or ``half_up`` (MATLAB, ``floor(y + 0.5)``).
+    Modifies ``y`` (a temporary of the caller)."""
     xp = _backend.namespace(y)
     if rounding == "half_even":
         return xp.round(y)
-    return xp.floor(y + 0.5)
+    y += 0.5
+    return xp.floor(y)
 
 
 def to_gray(rgb: Any, convention: Convention) -> Any:
     """(N, 3, H, W) RGB on 0..255 -> (N, 1, H, W) gray integer levels (MATLAB rgb2gray on uint8)."""
+    return _backend.map_strips(lambda x: _gray(x, convention), rgb)
+
+
+def _gray(rgb: Any, convention: Convention) -> Any:
     wr, wg, wb = convention.gray_weights
-    y = wr * rgb[:, 0:1] + wg * rgb[:, 1:2] + wb * rgb[:, 2:3]
+    y = wr * rgb[:, 0:1]  # accumulated in place: the same sums as wr R + wg G + wb B, fewer temporaries
+    y += wg * rgb[:, 1:2]
+    y += wb * rgb[:, 2:3]
     y = _round_levels(y, convention.gray_rounding)
     xp = _backend.namespace(y)
     return xp.clip(y, 0.0, 255.0)
@@ -156,7 +182,8 @@ class FusionBatch:
 
     ``M = n_images * n_channels``: under the per-channel colour policy each image contributes one
     triple per channel, and metric values are averaged over ``n_channels`` afterwards. ``cached``
-    memoises intermediates shared between metrics (Sobel responses, histograms, VIF pyramids).
+    memoises intermediates shared between metrics (gray levels, histograms). ``integer_roles``
+    names the roles known to hold integers 0..255 (gray conversions), whose levels are a plain cast.
     """
 
     f: Any
@@ -166,6 +193,7 @@ class FusionBatch:
     n_images: int
     n_channels: int
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    integer_roles: frozenset[str] = frozenset()
 
     @property
     def xp(self) -> Any:
@@ -177,13 +205,14 @@ class FusionBatch:
         return self._cache[key]
 
     def levels(self, role: str) -> Any:
-        """Integer gray levels 0..255 of ``f``, ``a`` or ``b`` (MATLAB uint8 conversion: round, clip)."""
+        """Gray levels of ``f``, ``a`` or ``b`` as uint8 (MATLAB uint8 conversion: round half up, clip)."""
 
         def make() -> Any:
             x = getattr(self, role)
-            xp = _backend.namespace(x)
-            y = xp.clip(_round_levels(x, "half_up"), 0.0, 255.0)
-            return xp.astype(y, xp.int64)
+            if role in self.integer_roles:
+                xp = _backend.namespace(x)
+                return xp.astype(x, xp.uint8)
+            return _backend.map_strips(_uint8_levels, x)
 
         return self.cached(f"levels_{role}", make)
 
@@ -196,20 +225,41 @@ class FusionBatch:
         return int(self.f.shape[-1])
 
 
+DataRange = Union[float, Mapping[str, float], None]
+
+
+def range_for(role: str, data_range: DataRange) -> float | None:
+    """The full-scale value for ``role`` from a scalar or per-role ``data_range``."""
+    if isinstance(data_range, Mapping):
+        unknown = set(data_range) - set(ROLES)
+        if unknown:
+            raise ValueError(f"data_range keys must be among {ROLES}, got {sorted(unknown)}")
+        return data_range.get(role)
+    return data_range
+
+
 def prepare(
     fused: Any,
     ir: Any,
     vis: Any,
     convention: Convention,
-    data_range: float | None = None,
+    data_range: DataRange = None,
 ) -> FusionBatch:
-    """Validate the three inputs and convert them to a :class:`FusionBatch` under ``convention``."""
-    stacks = {role: to_stack(x, role, data_range) for role, x in zip(ROLES, (fused, ir, vis))}
+    """Validate the three inputs and convert them to a :class:`FusionBatch` under ``convention``.
+
+    ``data_range`` is one full-scale value for all three images, or a mapping per role
+    (``{"ir": 65535}`` for a 16-bit IR image beside 8-bit VIS and fused images).
+    """
+    stacks = {
+        role: to_stack(x, role, range_for(role, data_range), keep_uint8=True)
+        for role, x in zip(ROLES, (fused, ir, vis), strict=True)
+    }
     return from_stacks(stacks["fused"].data, stacks["ir"].data, stacks["vis"].data, convention)
 
 
 def from_stacks(fused: Any, ir: Any, vis: Any, convention: Convention, label: str = "") -> FusionBatch:
-    """Build a :class:`FusionBatch` from validated float64 (N, C, H, W) stacks (see :func:`to_stack`)."""
+    """Build a :class:`FusionBatch` from validated float64 (N, C, H, W) stacks (see :func:`to_stack`;
+    numpy uint8 stacks on 0..255 are accepted too and converted here, after the gray conversion)."""
     stacks = {role: ImageStack(x, int(x.shape[1])) for role, x in zip(ROLES, (fused, ir, vis))}
     kinds = {_backend.is_torch(s.data) for s in stacks.values()}
     if len(kinds) != 1:
@@ -234,24 +284,45 @@ def from_stacks(fused: Any, ir: Any, vis: Any, convention: Convention, label: st
     if a.shape[1] == 3 and _channels_identical(a):
         a = a[:, 0:1]
 
+    gray: set[str] = set()  # roles converted to gray: integer levels
     if convention.colour == "per_channel" and f.shape[1] == 3:
         channels = 3
         a = a if a.shape[1] == 3 else _repeat3(a)
         b = b if b.shape[1] == 3 else _repeat3(b)
     else:
         channels = 1
+        gray = {r for r, x in zip("fab", (f, a, b), strict=True) if x.shape[1] == 3}
         f, a, b = (to_gray(x, convention) if x.shape[1] == 3 else x for x in (f, a, b))
 
     num, _, h, w = f.shape
     m = num * channels
-    return FusionBatch(
+    # uint8 stacks (numpy, see to_stack's keep_uint8) are their own gray levels: keep them for
+    # FusionBatch.levels and convert to float64 for the metrics.
+    levels = {r: x.reshape(m, h, w) for r, x in zip("fab", (f, a, b), strict=True) if _is_uint8_array(x)}
+    f, a, b = (_backend.to_float64(x) if _is_uint8_array(x) else x for x in (f, a, b))
+    batch = FusionBatch(
         f=f.reshape(m, h, w),
         a=a.reshape(m, h, w),
         b=b.reshape(m, h, w),
         convention=convention,
         n_images=num,
         n_channels=channels,
+        integer_roles=frozenset(gray),
     )
+    for role, lv in levels.items():
+        batch.cached(f"levels_{role}", lambda lv=lv: lv)
+    return batch
+
+
+def _uint8_levels(x: Any) -> Any:
+    """MATLAB ``uint8(x)``. Clipping first is the same (0 and 255 are integers); the cast truncates,
+    so adding 0.5 rounds half up."""
+    xp = _backend.namespace(x)
+    return xp.astype(xp.clip(x, 0.0, 255.0) + 0.5, xp.uint8)
+
+
+def _is_uint8_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype == np.uint8
 
 
 def _repeat3(x: Any) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import sum_hw
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -55,17 +54,23 @@ def matlab_gradient(x: Any, axis: int) -> Any:
     )
 )
 def ag_kernel(batch: Any) -> Any:
-    xp = batch.xp
-    f = batch.f
     m, n = batch.height, batch.width
     if m < 2 or n < 2:
         raise ValueError(f"AG needs an image of at least 2 x 2 pixels, got {m} x {n}")
-    gx = matlab_gradient(f, -1)
-    gy = matlab_gradient(f, -2)
-    total = sum_hw(xp.sqrt((gx * gx + gy * gy) / 2.0))
+    (total,) = _backend.pixel_sums(_gradient_magnitude, batch.f, per_band=_gradients, halo=1)
     if batch.convention.ag_denominator == "all":
         return total / (m * n)
     return total / ((m - 1) * (n - 1))
+
+
+def _gradients(f: Any) -> tuple[Any, Any]:
+    return matlab_gradient(f, -1), matlab_gradient(f, -2)
+
+
+def _gradient_magnitude(gx: Any, gy: Any) -> tuple[Any]:
+    """Per pixel ``sqrt((gx^2 + gy^2) / 2)``."""
+    xp = _backend.namespace(gx)
+    return (xp.sqrt((gx * gx + gy * gy) / 2.0),)
 
 
 def ag(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._inputs import FusionBatch, from_stacks, prepare, to_stack
+from fusionbench.metrics._inputs import DataRange, FusionBatch, from_stacks, prepare, range_for, to_stack
 from fusionbench.metrics.conventions import Convention, get_convention
 from fusionbench.metrics.spec import METRICS, MetricSpec
 
@@ -51,7 +51,7 @@ def resolve_metrics(metrics: str | Sequence[str] | None) -> list[str]:
         if metrics.strip().lower() == "all":
             return [spec.id for spec in list_metrics()]
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-    ids = [m.lower() for m in metrics]
+    ids = list(dict.fromkeys(m.strip().lower() for m in metrics))  # drop repeats, keep order
     for m in ids:
         METRICS.get(m)
     if not ids:
@@ -73,7 +73,7 @@ def evaluate(batch: FusionBatch, metric_ids: Sequence[str]) -> dict[str, Any]:
 
 
 def _functional(metric_id: str, fused: Any, ir: Any, vis: Any, convention: str | Convention,
-                data_range: float | None) -> Any:
+                data_range: DataRange) -> Any:
     batch = prepare(fused, ir, vis, get_convention(convention), data_range)
     values = evaluate(batch, [metric_id])[metric_id]
     if _backend.is_torch(values):
@@ -88,7 +88,7 @@ def compute(
     metrics: str | Sequence[str] | None = None,
     convention: str | Convention = "tang",
     *,
-    data_range: float | None = None,
+    data_range: DataRange = None,
 ) -> dict[str, float]:
     """Score one fused image against its IR and VIS sources.
 
@@ -105,7 +105,7 @@ def compute(
         :class:`~fusionbench.metrics.conventions.Convention`.
     data_range
         Full scale of the input values; required for 16-bit images (e.g. 65535). Values are mapped
-        to 0..255.
+        to 0..255. A mapping gives one value per role: ``{"ir": 65535}``.
 
     Returns
     -------
@@ -145,7 +145,7 @@ def compute_batch(
     metrics: str | Sequence[str] | None = None,
     convention: str | Convention = "tang",
     *,
-    data_range: float | None = None,
+    data_range: DataRange = None,
     backend: str = "numpy",
     device: str | None = None,
     batch_size: int = 16,
@@ -175,7 +175,7 @@ def compute_batch(
         stacks = []
         for role, x in (("fused", f), ("ir", a), ("vis", b)):
             try:
-                stacks.append(to_stack(x, role, data_range).data)
+                stacks.append(to_stack(x, role, range_for(role, data_range)).data)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(label + str(exc)) from None
         key = tuple(tuple(s.shape[1:]) for s in stacks)
@@ -255,7 +255,7 @@ class Metric:
     def higher_is_better(self) -> bool:
         return self.spec.higher_is_better
 
-    def __call__(self, fused: Any, ir: Any, vis: Any, *, data_range: float | None = None) -> Any:
+    def __call__(self, fused: Any, ir: Any, vis: Any, *, data_range: DataRange = None) -> Any:
         return _functional(self.spec.id, fused, ir, vis, self.convention, data_range)
 
     def __repr__(self) -> str:

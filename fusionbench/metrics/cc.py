@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusionbench.metrics._common import corr2
+from fusionbench.metrics._common import correlations
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -32,7 +32,8 @@ from fusionbench.metrics.spec import register
     )
 )
 def cc_kernel(batch: Any) -> Any:
-    return (corr2(batch.a, batch.f) + corr2(batch.b, batch.f)) / 2.0
+    c_a, c_b = correlations(lambda f, a, b: [(a, f), (b, f)], batch.f, batch.a, batch.b)
+    return (c_a + c_b) / 2.0
 
 
 def cc(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",

@@ -15,7 +15,7 @@ from typing import Any
 from fusionbench.metrics import _backend
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
-from fusionbench.metrics.en import fused_histogram
+from fusionbench.metrics.en import level_histogram
 from fusionbench.metrics.spec import register
 
 
@@ -43,9 +43,7 @@ def _kl_bits(p_counts: Any, q_counts: Any) -> Any:
     )
 )
 def ce_kernel(batch: Any) -> Any:
-    hf = fused_histogram(batch)
-    ha = _backend.histogram256(batch.levels("a"))
-    hb = _backend.histogram256(batch.levels("b"))
+    hf, ha, hb = (level_histogram(batch, r) for r in "fab")
     return (_kl_bits(ha, hf) + _kl_bits(hb, hf)) / 2.0
 
 

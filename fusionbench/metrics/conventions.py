@@ -62,7 +62,7 @@ class Convention:
     gray_weights: tuple[float, float, float] = MATLAB_GRAY
     #: ``half_up``: MATLAB's uint8 rounding; ``half_even``: ``numpy.round`` after OpenCV (CDD).
     gray_rounding: Literal["half_up", "half_even"] = "half_up"
-    #: MI: logarithm base (2 = bits as TANG, e = nats as VIFB and CDD).
+    #: MI: logarithm base (2 = bits as TANG, e = nats as VIFB and CDD; see ``mi_unit``).
     log_base: float = 2.0
     #: MI: min-max stretch each image to 0..255 and round before binning (VIFB).
     mi_minmax_stretch: bool = False
@@ -79,7 +79,7 @@ class Convention:
     gradient_data_scale: float = 255.0
     #: Q^AB/F quirk: ``raw`` sets the relative strength to gF where gA == gF (the reference code);
     #: ``one`` uses the intended value 1.
-    qabf_equal_strength: Literal["raw", "one"] = "raw"
+    qabf_equal_strength: Literal["raw", "one"] = "one"
     #: PSNR/MSE definition: ``tang`` (MSE on 0..1, PSNR = 20 log10(255/sqrt(MSE)): +48.13 dB),
     #: ``standard`` (0..255, peak 255), ``vifb`` (VIFB's sqrt(SSE)/(M N) "mse"), ``cdd`` (peak max F).
     psnr: Literal["tang", "standard", "vifb", "cdd"] = "standard"
@@ -95,6 +95,15 @@ class Convention:
     vif_nan_to_one: bool = False
     #: Reference toolkit (for documentation and the run manifest).
     reference: str = ""
+
+    @property
+    def mi_unit(self) -> str:
+        """``bits``, ``nats`` or ``log<base>`` for MI."""
+        if self.log_base == 2.0:
+            return "bits"
+        if self.log_base == math.e:
+            return "nats"
+        return f"log{self.log_base:g}"
 
     def replace(self, **changes: object) -> Convention:
         """A copy with some choices changed, e.g. ``TANG.replace(mi_joint_saturation=False)``."""
@@ -142,6 +151,7 @@ VIFB = Convention(
     log_base=math.e,
     mi_minmax_stretch=True,
     sf_denominator="pixels",
+    qabf_equal_strength="raw",
     psnr="vifb",
     ssim="wang_valid_sum",
     reference="xingchenzhang/VIFB metrics/*.m @ 22b2ea9",
@@ -154,6 +164,7 @@ CDD = Convention(
     gray_rounding="half_even",
     log_base=math.e,
     ag_denominator="all",
+    qabf_equal_strength="raw",
     psnr="cdd",
     ssim="skimage_sum",
     ssim_dynamic_range=2.0,

@@ -27,9 +27,15 @@ from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
 
 
+def level_histogram(batch: Any, role: str) -> Any:
+    """256-bin histogram of the uint8 levels of ``f``, ``a`` or ``b``, computed once per batch
+    (shared by EN, MI and CE)."""
+    return batch.cached(f"hist_{role}", lambda: _backend.histogram256(batch.levels(role)))
+
+
 def fused_histogram(batch: Any) -> Any:
-    """256-bin histogram of the fused image's uint8 levels, shared by EN and MI."""
-    return batch.cached("hist_f", lambda: _backend.histogram256(batch.levels("f")))
+    """256-bin histogram of the fused image's uint8 levels, shared by EN, MI and CE."""
+    return level_histogram(batch, "f")
 
 
 @register(

@@ -23,7 +23,7 @@ from typing import Any
 
 from fusionbench.metrics import _backend
 from fusionbench.metrics._common import entropy_from_counts
-from fusionbench.metrics.en import fused_histogram
+from fusionbench.metrics.en import level_histogram
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -37,18 +37,17 @@ def _stretched_levels(x: Any) -> Any:
     span = hi - lo
     scaled = (x - lo) / xp.where(span > 0, span, xp.ones_like(span)) * 255.0
     scaled = xp.where(span > 0, scaled, xp.zeros_like(scaled))
-    return xp.astype(xp.floor(scaled + 0.5), xp.int64)
+    return xp.astype(xp.floor(scaled + 0.5), xp.uint8)
 
 
-def _mi_terms(batch: Any) -> tuple[Any, Any, Any]:
-    conv = batch.convention
-    if conv.mi_minmax_stretch:
-        lf, la, lb = (batch.cached(f"stretched_{r}", lambda r=r: _stretched_levels(getattr(batch, r))) for r in "fab")
-        hf = _backend.histogram256(lf)
-    else:
-        lf, la, lb = batch.levels("f"), batch.levels("a"), batch.levels("b")
-        hf = fused_histogram(batch)
-    return (lf, hf), (la, _backend.histogram256(la)), (lb, _backend.histogram256(lb))
+def _mi_terms(batch: Any) -> list[tuple[Any, Any]]:
+    """(levels, 256-bin histogram) of F, A and B."""
+    if batch.convention.mi_minmax_stretch:
+        levels = [
+            batch.cached(f"stretched_{r}", lambda r=r: _stretched_levels(getattr(batch, r))) for r in "fab"
+        ]
+        return [(lv, _backend.histogram256(lv)) for lv in levels]
+    return [(batch.levels(r), level_histogram(batch, r)) for r in "fab"]
 
 
 def _mutual_information(x_levels: Any, x_hist: Any, f_levels: Any, f_hist: Any, conv: Any) -> Any:

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import sum_hw
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -34,10 +33,17 @@ _SMOOTH = np.array([1.0, 2.0, 1.0]) / 8.0
 _DIFF = np.array([-1.0, 0.0, 1.0])
 
 
-def _gradients(x: Any) -> tuple[Any, Any]:
-    xp = _backend.namespace(x)
-    gv = _backend.sep_filter(x, _SMOOTH, _DIFF, "reflect101")
-    gh = _backend.sep_filter(x, _DIFF, _SMOOTH, "reflect101")
+def _responses(*images: Any) -> list[Any]:
+    """(gv, gh) of each image: Sobel kernels / 8, correlation, mirrored border (reflect101)."""
+    responses = []
+    for x in images:
+        responses.append(_backend.sep_filter(x, _SMOOTH, _DIFF, "reflect101"))
+        responses.append(_backend.sep_filter(x, _DIFF, _SMOOTH, "reflect101"))
+    return responses
+
+
+def _strength_angle(gv: Any, gh: Any) -> tuple[Any, Any]:
+    xp = _backend.namespace(gv)
     strength = xp.sqrt(gh * gh + gv * gv)
     both_zero = (gv == 0) & (gh == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -47,28 +53,35 @@ def _gradients(x: Any) -> tuple[Any, Any]:
 
 def nabf_core(f: Any, a: Any, b: Any) -> Any:
     """Nabf of fused ``f`` against sources ``a`` and ``b`` (stacks (M, H, W), 0..255)."""
-    xp = _backend.namespace(f)
-    g_f, a_f = _gradients(f)
-    total_num = 0.0
-    total_den = 0.0
+    num, den = _backend.pixel_sums(_nabf_terms, f, a, b, per_band=_responses, halo=1)
+    return num / den
+
+
+def _nabf_terms(*responses: Any) -> tuple[Any, Any]:
+    """Per-pixel numerator ``na ((1 - Q_AF) w_A + (1 - Q_BF) w_B)`` and denominator ``w_A + w_B``
+    from the (gv, gh) responses of F, A and B."""
+    xp = _backend.namespace(responses[0])
+    g_f, a_f = _strength_angle(responses[0], responses[1])
     strengths = []
     qualities = []
-    for src in (a, b):
-        g_x, a_x = _gradients(src)
-        hi = xp.where(g_x > g_f, g_x, g_f)
-        lo = xp.where(g_x > g_f, g_f, g_x)
-        g_rel = xp.where((g_x == 0) | (g_f == 0), 0.0, lo / xp.where(hi == 0, 1.0, hi))
+    for gv, gh in ((responses[2], responses[3]), (responses[4], responses[5])):
+        g_x, a_x = _strength_angle(gv, gh)
+        hi = xp.maximum(g_x, g_f)
+        lo = xp.minimum(g_x, g_f)
+        g_rel = lo / xp.where(hi == 0, 1.0, hi)  # 0 where either strength is 0 (strengths are >= 0)
         a_rel = xp.abs(xp.abs(a_x - a_f) - math.pi / 2) * 2 / math.pi
         q = xp.sqrt(0.9999 / (1 + xp.exp(-19 * (g_rel - 0.5))) * (0.9995 / (1 + xp.exp(-22 * (a_rel - 0.5)))))
         strengths.append(g_x)
         qualities.append(q)
     g_a, g_b = strengths
     artefact = (g_f > g_a) & (g_f > g_b)
-    for g_x, q in zip(strengths, qualities):
+    num = 0.0
+    den = 0.0
+    for g_x, q in zip(strengths, qualities, strict=True):
         w = xp.where(g_x >= 2, g_x**1.5, 0.001)
-        total_num = total_num + sum_hw(xp.where(artefact, (1 - q) * w, 0.0))
-        total_den = total_den + sum_hw(w)
-    return total_num / total_den
+        num = num + xp.where(artefact, (1 - q) * w, 0.0)
+        den = den + w
+    return num, den
 
 
 @register(

@@ -18,11 +18,12 @@ Letters 36(4), 2000; code: the "Richang Hong 2007" implementation shared by TANG
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import sobel_conv2_same, sum_hw
+from fusionbench.metrics._common import sobel_conv2_same
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -31,33 +32,45 @@ TG, KG, DG = 0.9994, -15.0, 0.5
 TA, KA, DA = 0.9879, -22.0, 0.8
 
 
-def strength_and_orientation(batch: Any, role: str) -> tuple[Any, Any]:
-    """Sobel strength and atan orientation of one role, computed once per batch."""
-
-    def make() -> tuple[Any, Any]:
-        xp = batch.xp
-        x = getattr(batch, role)
-        scale = batch.convention.gradient_data_scale
-        if scale != 255.0:
-            x = x * (scale / 255.0)
-        sx, sy = sobel_conv2_same(x)
-        g = xp.sqrt(sx * sx + sy * sy)
-        zero = sx == 0
-        alpha = xp.where(zero, math.pi / 2, xp.atan(sy / xp.where(zero, 1.0, sx)))
-        return g, alpha
-
-    return batch.cached(f"sobel_{role}", make)
+def strength_and_orientation(sx: Any, sy: Any) -> tuple[Any, Any]:
+    """Strength ``g = sqrt(Sx^2 + Sy^2)`` and orientation ``alpha = atan(Sy / Sx)`` (pi/2 where Sx = 0)."""
+    xp = _backend.namespace(sx)
+    g = xp.sqrt(sx * sx + sy * sy)
+    alpha = xp.where(sx == 0, math.pi / 2, xp.atan(sy / sx))  # (the 0-division results are replaced)
+    return g, alpha
 
 
 def _preservation(gx: Any, ax: Any, gf: Any, af: Any, equal_rule: str) -> Any:
+    """``Q_XF`` per pixel: relative strength and orientation through the two sigmoids."""
     xp = _backend.namespace(gx)
-    equal_value = gf if equal_rule == "raw" else xp.ones_like(gf)
-    ratio = xp.where(gx > gf, gf / xp.where(gx > gf, gx, 1.0), gx / xp.where(gx < gf, gf, 1.0))
+    equal_value = gf if equal_rule == "raw" else 1.0
+    ratio = xp.minimum(gx, gf) / xp.maximum(gx, gf)  # gF/gX if gX > gF, gX/gF if gX < gF
     g_rel = xp.where(gx == gf, equal_value, ratio)
     a_rel = 1.0 - xp.abs(ax - af) / (math.pi / 2)
     q_g = TG / (1.0 + xp.exp(KG * (g_rel - DG)))
     q_a = TA / (1.0 + xp.exp(KA * (a_rel - DA)))
     return q_g * q_a
+
+
+def _qabf_terms(equal_rule: str, *sobel: Any) -> tuple[Any, Any]:
+    """Per-pixel numerator ``Q_AF gA + Q_BF gB`` and denominator ``gA + gB`` from the Sobel
+    responses (Sx, Sy) of F, A and B."""
+    gf, af = strength_and_orientation(sobel[0], sobel[1])
+    ga, aa = strength_and_orientation(sobel[2], sobel[3])
+    gb, ab = strength_and_orientation(sobel[4], sobel[5])
+    q_af = _preservation(ga, aa, gf, af, equal_rule)
+    q_bf = _preservation(gb, ab, gf, af, equal_rule)
+    return q_af * ga + q_bf * gb, ga + gb
+
+
+def _sobel_responses(scale: float, *images: Any) -> list[Any]:
+    """(Sx, Sy) of each image on the 0..``scale`` data scale (``gradient_data_scale``)."""
+    responses = []
+    for x in images:
+        if scale != 255.0:
+            x = x * (scale / 255.0)
+        responses.extend(sobel_conv2_same(x))
+    return responses
 
 
 @register(
@@ -75,13 +88,16 @@ def _preservation(gx: Any, ax: Any, gf: Any, af: Any, equal_rule: str) -> Any:
     )
 )
 def qabf_kernel(batch: Any) -> Any:
-    rule = batch.convention.qabf_equal_strength
-    gf, af = strength_and_orientation(batch, "f")
-    ga, aa = strength_and_orientation(batch, "a")
-    gb, ab = strength_and_orientation(batch, "b")
-    q_af = _preservation(ga, aa, gf, af, rule)
-    q_bf = _preservation(gb, ab, gf, af, rule)
-    return sum_hw(q_af * ga + q_bf * gb) / sum_hw(ga + gb)
+    conv = batch.convention
+    num, den = _backend.pixel_sums(
+        functools.partial(_qabf_terms, conv.qabf_equal_strength),
+        batch.f,
+        batch.a,
+        batch.b,
+        per_band=functools.partial(_sobel_responses, conv.gradient_data_scale),
+        halo=1,
+    )
+    return num / den
 
 
 def qabf(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",

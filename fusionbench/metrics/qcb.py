@@ -14,14 +14,14 @@ Image and Vision Computing 27(10), 2009; Z. Liu et al., IEEE TPAMI 34(1), 2012.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import mean_hw
-from fusionbench.metrics._frequency import filter_centred, freqspace_radius, minmax_stretch
+from fusionbench.metrics._frequency import filter_spectrum, freqspace_radius, half_spectrum, minmax_stretch
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -36,12 +36,39 @@ def _unnormalised_gaussian(sigma: float) -> np.ndarray:
 _G2, _G4 = _unnormalised_gaussian(2.0), _unnormalised_gaussian(4.0)
 
 
-def _masked_contrast(x: Any, csf: np.ndarray) -> Any:
-    xp = _backend.namespace(x)
-    filtered = filter_centred(minmax_stretch(x), csf)
+@functools.lru_cache(maxsize=8)
+def _csf_spectrum(height: int, width: int) -> np.ndarray:
+    """Half spectrum of the CSF ``S(r) = exp(-(r/15.3870)^2) - 0.7622 exp(-(r/1.3456)^2)``, axes
+    scaled by (W/30, H/30)."""
+    r = freqspace_radius(height, width, width / 30.0, height / 30.0)
+    return half_spectrum(np.exp(-((r / 15.3870) ** 2)) - 0.7622 * np.exp(-((r / 1.3456) ** 2)))
+
+
+def _contrast_responses(x: Any, csf: np.ndarray) -> tuple[Any, Any]:
+    """``G_2 * I`` and ``G_4 * I`` of the CSF-filtered, stretched image ``I``."""
+    filtered = filter_spectrum(minmax_stretch(x), csf)
+    return _backend.sep_filter(filtered, _G2, _G2, "zero"), _backend.sep_filter(filtered, _G4, _G4, "zero")
+
+
+def _masked_contrast(g2: Any, g4: Any) -> Any:
+    """``C' = C^3 / (C^2 + 1e-4)`` with ``C = |G_2 * I / G_4 * I - 1|``."""
+    xp = _backend.namespace(g2)
+    c = xp.abs(g2 / g4 - 1.0)
+    return c**3 / (c**2 + 1e-4)
+
+
+def _qcb_terms(g2a: Any, g4a: Any, g2b: Any, g4b: Any, g2f: Any, g4f: Any) -> tuple[Any]:
+    """Per-pixel ``lambda_A Q_AF + lambda_B Q_BF``."""
+    xp = _backend.namespace(g2a)
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = xp.abs(_backend.sep_filter(filtered, _G2, _G2, "zero") / _backend.sep_filter(filtered, _G4, _G4, "zero") - 1.0)
-        return c**3 / (c**2 + 1e-4)
+        ca, cb, cf = _masked_contrast(g2a, g4a), _masked_contrast(g2b, g4b), _masked_contrast(g2f, g4f)
+        # Literal MATLAB form: a zero contrast gives Inf * 0 = NaN, as in the reference.
+        m_a = xp.astype(ca < cf, ca.dtype)
+        m_b = xp.astype(cb < cf, cb.dtype)
+        q_af = (ca / cf) * m_a + (cf / ca) * (1 - m_a)
+        q_bf = (cb / cf) * m_b + (cf / cb) * (1 - m_b)
+        den = ca * ca + cb * cb
+        return ((ca * ca) / den * q_af + (cb * cb) / den * q_bf,)
 
 
 @register(
@@ -59,19 +86,11 @@ def _masked_contrast(x: Any, csf: np.ndarray) -> Any:
     )
 )
 def qcb_kernel(batch: Any) -> Any:
-    xp = batch.xp
     h, w = batch.height, batch.width
-    r = freqspace_radius(h, w, w / 30.0, h / 30.0)
-    csf = np.exp(-((r / 15.3870) ** 2)) - 0.7622 * np.exp(-((r / 1.3456) ** 2))
-    ca, cb, cf = (_masked_contrast(x, csf) for x in (batch.a, batch.b, batch.f))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Literal MATLAB form: a zero contrast gives Inf * 0 = NaN, as in the reference.
-        m_a = xp.astype(ca < cf, ca.dtype)
-        m_b = xp.astype(cb < cf, cb.dtype)
-        q_af = (ca / cf) * m_a + (cf / ca) * (1 - m_a)
-        q_bf = (cb / cf) * m_b + (cf / cb) * (1 - m_b)
-        den = ca * ca + cb * cb
-        return mean_hw((ca * ca) / den * q_af + (cb * cb) / den * q_bf)
+    csf = _csf_spectrum(h, w)
+    responses = [g for x in (batch.a, batch.b, batch.f) for g in _contrast_responses(x, csf)]
+    (total,) = _backend.pixel_sums(_qcb_terms, *responses)
+    return total / (h * w)
 
 
 def qcb(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",

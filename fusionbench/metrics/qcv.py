@@ -13,13 +13,20 @@ based on regional information", Information Fusion 8(2), 2007.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from fusionbench.metrics import _backend
 from fusionbench.metrics._common import sum_hw
-from fusionbench.metrics._frequency import block_reduce, filter_centred, freqspace_radius, minmax_stretch
+from fusionbench.metrics._frequency import (
+    block_reduce,
+    filter_spectrum,
+    freqspace_radius,
+    half_spectrum,
+    minmax_stretch,
+)
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -34,6 +41,14 @@ def _sobel_strength(x: Any) -> Any:
     gx = _backend.sep_filter(x, _SMOOTH, _DIFF, "zero")
     gy = _backend.sep_filter(x, _DIFF, _SMOOTH, "zero")
     return xp.sqrt(gx * gx + gy * gy)
+
+
+@functools.lru_cache(maxsize=8)
+def _csf_spectrum(height: int, width: int) -> np.ndarray:
+    """Half spectrum of the Mannos-Sakrison CSF ``2.6 (0.0192 + 0.144 r) exp(-(0.144 r)^1.1)``, axes
+    scaled by (W/8, H/8)."""
+    r = freqspace_radius(height, width, width / 8.0, height / 8.0)
+    return half_spectrum(2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1)))
 
 
 @register(
@@ -52,14 +67,12 @@ def _sobel_strength(x: Any) -> Any:
 )
 def qcv_kernel(batch: Any) -> Any:
     a, b, f = (minmax_stretch(x) for x in (batch.a, batch.b, batch.f))
-    h, w = batch.height, batch.width
-    r = freqspace_radius(h, w, w / 8.0, h / 8.0)
-    csf = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))
+    csf = _csf_spectrum(batch.height, batch.width)
     num = 0.0
     den = 0.0
     for src in (a, b):
         weight = block_reduce(_sobel_strength(src) ** 5, BLOCK, "sum")
-        diff = filter_centred(src - f, csf)
+        diff = filter_spectrum(src - f, csf)
         distortion = block_reduce(diff * diff, BLOCK, "mean")
         num = num + sum_hw(weight * distortion)
         den = den + sum_hw(weight)

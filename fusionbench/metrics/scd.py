@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusionbench.metrics._common import corr2
+from fusionbench.metrics._common import correlations
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -32,8 +32,8 @@ from fusionbench.metrics.spec import register
     )
 )
 def scd_kernel(batch: Any) -> Any:
-    f, a, b = batch.f, batch.a, batch.b
-    return corr2(f - b, a) + corr2(f - a, b)
+    c1, c2 = correlations(lambda f, a, b: [(f - b, a), (f - a, b)], batch.f, batch.a, batch.b)
+    return c1 + c2
 
 
 def scd(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",

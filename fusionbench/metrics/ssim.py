@@ -19,12 +19,13 @@ visibility to structural similarity", IEEE TIP 13(4), 2004).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import gaussian_1d, mean_hw
+from fusionbench.metrics._common import gaussian_1d
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -35,20 +36,44 @@ _UNIFORM_7 = np.full(7, 1.0 / 7.0)
 
 def ssim_map_mean(x: Any, y: Any, window: np.ndarray, border: str, dynamic_range: float,
                   covariance_scale: float = 1.0) -> Any:
-    """Mean SSIM of two image stacks (M, H, W) with a separable ``window`` and ``border`` rule."""
+    """Mean SSIM of two image stacks (M, H, W) with a separable ``window`` and ``border`` rule.
+
+    Computed block by block of rows on the CPU ('valid': bands overlapping by the window size - 1;
+    other borders: bands with a halo of half the window), never as whole-image maps.
+    """
+    xp = _backend.namespace(x)
+    h, w = x.shape[-2:]
+    k = window.size
+    moments = functools.partial(_local_moments, window, border)
+    ssim = functools.partial(_ssim_map, dynamic_range, covariance_scale)
+    if border == "valid":
+        total = 0.0
+        for rows in _backend.row_bands(x, k - 1):
+            total = total + xp.sum(ssim(*moments(x[:, rows], y[:, rows]))[0], axis=(-2, -1))
+        return total / (max(h - k + 1, 0) * max(w - k + 1, 0))
+    (total,) = _backend.pixel_sums(ssim, x, y, per_band=moments, halo=k // 2)
+    return total / (h * w)
+
+
+def _local_moments(window: np.ndarray, border: str, x: Any, y: Any) -> tuple[Any, ...]:
+    """Window means of X, Y, X^2, Y^2 and XY."""
 
     def filt(z: Any) -> Any:
         return _backend.sep_filter(z, window, window, border)  # type: ignore[arg-type]
 
+    return filt(x), filt(y), filt(x * x), filt(y * y), filt(x * y)
+
+
+def _ssim_map(dynamic_range: float, covariance_scale: float, mx: Any, my: Any, exx: Any, eyy: Any,
+              exy: Any) -> tuple[Any]:
+    """The SSIM map ``(2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``."""
     c1 = (0.01 * dynamic_range) ** 2
     c2 = (0.03 * dynamic_range) ** 2
-    mx, my = filt(x), filt(y)
     mxx, myy, mxy = mx * mx, my * my, mx * my
-    vx = covariance_scale * (filt(x * x) - mxx)
-    vy = covariance_scale * (filt(y * y) - myy)
-    vxy = covariance_scale * (filt(x * y) - mxy)
-    smap = ((2 * mxy + c1) * (2 * vxy + c2)) / ((mxx + myy + c1) * (vx + vy + c2))
-    return mean_hw(smap)
+    vx = covariance_scale * (exx - mxx)
+    vy = covariance_scale * (eyy - myy)
+    vxy = covariance_scale * (exy - mxy)
+    return (((2 * mxy + c1) * (2 * vxy + c2)) / ((mxx + myy + c1) * (vx + vy + c2)),)
 
 
 @register(

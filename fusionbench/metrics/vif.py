@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import gaussian_1d, sum_hw
+from fusionbench.metrics._common import gaussian_1d
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -41,61 +41,78 @@ def _valid(x: Any, w: Any) -> Any:
     return _backend.sep_filter(x, w, w, "valid")
 
 
-def _pyramid(x: Any) -> list[Any]:
-    """The image at each scale (before the local statistics), as ``vifp_mscale`` builds it."""
-    levels = [x]
-    for scale in range(2, SCALES + 1):
-        y = _valid(levels[-1], _window(scale))
-        levels.append(y[:, ::2, ::2])
-    return levels
+def _downsample(x: Any, scale: int) -> Any:
+    """The next level of ``vifp_mscale``'s pyramid: filter 'valid' with this scale's window and keep
+    every second row and column (band by band on the CPU: no full-size filter output)."""
+    w = _window(scale)
+    xp = _backend.namespace(x)
+    parts = [_valid(x[:, rows], w)[:, ::2, ::2] for rows in _backend.row_bands(x, w.size - 1)]
+    return xp.concat(parts, axis=1) if len(parts) > 1 else xp.asarray(parts[0], copy=True)
 
 
-def _local_stats(x: Any) -> list[tuple[Any, Any]]:
-    """(mu, E[x^2]) per scale."""
-    out = []
-    for scale, level in enumerate(_pyramid(x), start=1):
-        w = _window(scale)
-        out.append((_valid(level, w), _valid(level * level, w)))
-    return out
+def _moments(x: Any, w: Any) -> tuple[Any, Any]:
+    """Local mean ``mu = filter_valid(w, X)`` and second moment ``filter_valid(w, X^2)``."""
+    return _valid(x, w), _valid(x * x, w)
 
 
-def vif_single(ref_pyramid: list[Any], ref_stats: list[Any], dist_pyramid: list[Any], dist_stats: list[Any]) -> Any:
-    """VIF(R, D) per image from precomputed pyramids and local statistics."""
-    xp = _backend.namespace(ref_pyramid[0])
-    num = 0.0
-    den = 0.0
+def _scale_terms(mu1: Any, e11: Any, mu2: Any, e22: Any, e12: Any) -> tuple[Any, Any]:
+    """Per-pixel numerator and denominator terms of one scale, from the local moments.
+
+    ``s1 = max(E[R^2] - mu_R^2, 0)``, ``s2`` alike for D, ``s12 = E[RD] - mu_R mu_D``,
+    ``g = s12 / (s1 + eps)``, ``sv = max(s2 - g s12, eps)``;
+    ``num = log10(1 + g^2 s1 / (sv + sigma_n^2))``, ``den = log10(1 + s1 / sigma_n^2)``.
+
+    The LIVE code's guards, folded in without changing any value: s1 < eps sets s1 = 0 (both
+    terms) and g = 0 (here g stays finite and the zero s1 zeroes the numerator); s2 < eps and
+    g < 0 set g = 0, which zeroes the numerator whatever sv is.
+    """
+    xp = _backend.namespace(mu1)
+    s1 = _backend.clamp_min(e11 - mu1 * mu1, 0.0)
+    s1 = s1 * (s1 >= EPS)
+    s2 = _backend.clamp_min(e22 - mu2 * mu2, 0.0)
+    s12 = e12 - mu1 * mu2
+    g = _backend.clamp_min(s12 / (s1 + EPS), 0.0) * (s2 >= EPS)
+    sv = _backend.clamp_min(s2 - g * s12, EPS)
+    num = xp.log10(1.0 + g * g * s1 / (sv + SIGMA_N_SQ))
+    den = xp.log10(1.0 + s1 / SIGMA_N_SQ)
+    return num, den
+
+
+def vif_pairs(dist: Any, refs: list[Any]) -> list[Any]:
+    """``[VIF(R, D) for R in refs]`` per image (stacks (M, H, W)), sharing D's moments.
+
+    Per reference, the sums of :func:`_scale_terms`'s numerator and denominator terms are
+    accumulated over the four scales and divided at the end, as ``vifp_mscale`` does. Work goes
+    scale by scale and, on the CPU, image by image and band by band of rows, so that only one
+    band's moments are alive at a time.
+    """
+    return _backend.map_images(_vif_pairs_stack, dist, *refs)
+
+
+def _vif_pairs_stack(dist: Any, *refs: Any) -> list[Any]:
+    num = [0.0] * len(refs)
+    den = [0.0] * len(refs)
     for scale in range(1, SCALES + 1):
         w = _window(scale)
-        mu1, e11 = ref_stats[scale - 1]
-        mu2, e22 = dist_stats[scale - 1]
-        e12 = _valid(ref_pyramid[scale - 1] * dist_pyramid[scale - 1], w)
-        s1 = xp.clip(e11 - mu1 * mu1, 0.0, None)
-        s2 = xp.clip(e22 - mu2 * mu2, 0.0, None)
-        s12 = e12 - mu1 * mu2
-        g = s12 / (s1 + EPS)
-        sv = s2 - g * s12
-        low1 = s1 < EPS
-        g = xp.where(low1, 0.0, g)
-        sv = xp.where(low1, s2, sv)
-        s1 = xp.where(low1, 0.0, s1)
-        low2 = s2 < EPS
-        g = xp.where(low2, 0.0, g)
-        sv = xp.where(low2, 0.0, sv)
-        neg = g < 0
-        sv = xp.where(neg, s2, sv)
-        g = xp.where(neg, 0.0, g)
-        sv = xp.where(sv <= EPS, EPS, sv)
-        num = num + sum_hw(xp.log10(1.0 + g * g * s1 / (sv + SIGMA_N_SQ)))
-        den = den + sum_hw(xp.log10(1.0 + s1 / SIGMA_N_SQ))
-    return num / den
+        if scale > 1:
+            dist = _downsample(dist, scale)
+            refs = tuple(_downsample(r, scale) for r in refs)
+        for rows in _backend.row_bands(dist, w.size - 1):
+            d = dist[:, rows]
+            mu2, e22 = _moments(d, w)
+            for k, ref in enumerate(refs):
+                r = ref[:, rows]
+                mu1, e11 = _moments(r, w)
+                e12 = _valid(r * d, w)
+                num_s, den_s = _backend.pixel_sums(_scale_terms, mu1, e11, mu2, e22, e12)
+                num[k] = num[k] + num_s
+                den[k] = den[k] + den_s
+    return [n / d for n, d in zip(num, den, strict=True)]
 
 
-def _prepared(batch: Any, role: str) -> tuple[list[Any], list[Any]]:
-    def make() -> tuple[list[Any], list[Any]]:
-        x = getattr(batch, role)
-        return _pyramid(x), _local_stats(x)
-
-    return batch.cached(f"vif_{role}", make)
+def vif_single(ref: Any, dist: Any) -> Any:
+    """VIF(R, D) (``vifp_mscale(ref, dist)``) per image of two stacks (M, H, W) on 0..255."""
+    return vif_pairs(dist, [ref])[0]
 
 
 @register(
@@ -114,11 +131,8 @@ def _prepared(batch: Any, role: str) -> tuple[list[Any], list[Any]]:
 )
 def vif_kernel(batch: Any) -> Any:
     xp = batch.xp
-    pf, sf = _prepared(batch, "f")
     total = 0.0
-    for role in ("a", "b"):
-        pr, sr = _prepared(batch, role)
-        score = vif_single(pr, sr, pf, sf)
+    for score in vif_pairs(batch.f, [batch.a, batch.b]):
         if batch.convention.vif_nan_to_one:
             score = xp.where(xp.isnan(score), 1.0, score)
         total = total + score

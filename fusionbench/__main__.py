@@ -1,0 +1,5 @@
+"""python -m fusionbench: the command line."""
+
+from fusionbench.cli import main
+
+main()

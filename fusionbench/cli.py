@@ -1,0 +1,317 @@
+"""The ``fusionbench`` command: a thin layer over the Python API.
+
+::
+
+    fusionbench run --method gff --dataset msrs [--metrics ...] [--convention tang] [--workers N]
+    fusionbench table --methods gff,lp --datasets tno,msrs --format latex [--by tag] [--std]
+    fusionbench data list | verify NAME | download NAME
+    fusionbench eval --ir DIR --vi DIR --fused DIR [--metrics mi,vif|all] [--convention tang] [--csv OUT]
+    fusionbench list metrics [--format text|markdown|csv]
+    fusionbench list conventions [--format text|markdown|csv]
+
+Results go to stdout, messages (logging, progress bars) to stderr. A user error (unknown metric or
+convention, missing folder, unmatched or unreadable file, bad pixel values) prints one line
+``Error: ...`` and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import pandas as pd
+from tqdm import tqdm
+
+from fusionbench import __version__
+from fusionbench.io import pair_files, read_image, write_text_atomic
+from fusionbench.metrics import SEED_METRICS, compute, get_convention, resolve_metrics
+from fusionbench.metrics.cards import (
+    FORMATS,
+    convention_rows,
+    metric_rows,
+    render_metrics_markdown,
+    render_table,
+)
+from fusionbench.registry import UnknownNameError
+
+log = logging.getLogger(__name__)
+
+#: Exit status of a user error (click uses 2 for usage errors too).
+USER_ERROR = 2
+
+
+class UserError(click.ClickException):
+    """Printed as one ``Error: ...`` line on stderr; exits with status 2."""
+
+    exit_code = USER_ERROR
+
+
+@contextmanager
+def user_errors(prefix: str = "") -> Iterator[None]:
+    """Turn the errors a user can cause (bad names, files or pixel values) into :class:`UserError`."""
+    try:
+        yield
+    except (UnknownNameError, ValueError, TypeError, OSError) as exc:
+        raise UserError(prefix + _one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="fusionbench")
+@click.option("-v", "--verbose", count=True, help="Log more on stderr (-v: info, -vv: debug).")
+def main(verbose: int) -> None:
+    """IR/VIS image-fusion benchmark: run methods on datasets, score fused images, print tables."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s: %(message)s")
+
+
+_folder = click.Path(file_okay=False, path_type=Path)
+
+
+@main.command("eval")
+@click.option("--ir", "ir_dir", type=_folder, required=True, help="Folder of infrared source images.")
+@click.option("--vi", "vi_dir", type=_folder, required=True, help="Folder of visible source images.")
+@click.option("--fused", "fused_dir", type=_folder, required=True, help="Folder of fused images.")
+@click.option(
+    "--metrics",
+    default=None,
+    metavar="IDS",
+    help=f"Comma-separated metric ids, or 'all'. Default: the seed metrics ({','.join(SEED_METRICS)}).",
+)
+@click.option(
+    "--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions')."
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the per-image values to this CSV file.",
+)
+@click.option(
+    "--data-range",
+    type=float,
+    default=None,
+    help="Full scale of the pixel values, required for 16-bit images (e.g. 65535).",
+)
+def eval_command(
+    ir_dir: Path,
+    vi_dir: Path,
+    fused_dir: Path,
+    metrics: str | None,
+    convention: str,
+    csv_path: Path | None,
+    data_range: float | None,
+) -> None:
+    """Score the fused images against their IR and VIS sources, matched by file name.
+
+    Prints one row per image and a mean row (NaN values left out of the mean).
+    """
+    with user_errors():
+        ids = list(dict.fromkeys(resolve_metrics(metrics)))  # "en,EN" is one column
+        conv = get_convention(convention)
+        if csv_path is not None and not csv_path.parent.is_dir():
+            raise UserError(f"cannot write {csv_path}: folder {csv_path.parent} does not exist")
+        pairs = pair_files(ir_dir, vi_dir, fused_dir)
+    log.info("scoring %d images with %s under convention %s", len(pairs), ",".join(ids), conv.name)
+
+    rows = []
+    for pair in tqdm(pairs, desc="eval", unit="img", file=sys.stderr, disable=not sys.stderr.isatty()):
+        with user_errors():
+            fused, ir, vi = (read_image(p) for p in (pair.fused, pair.ir, pair.vi))
+        with user_errors(prefix=f"{pair.stem}: "):
+            values = compute(fused, ir, vi, metrics=ids, convention=conv, data_range=data_range)
+        rows.append({"image": pair.stem, **values})
+    table = pd.DataFrame(rows, columns=["image", *ids])
+
+    if csv_path is not None:
+        with user_errors():
+            write_text_atomic(csv_path, table.to_csv(index=False))
+        log.info("wrote %s", csv_path)
+    mean = {"image": "mean", **table[ids].mean(skipna=True).to_dict()}
+    shown = pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+@main.group("list")
+def list_group() -> None:
+    """Show what is registered: metrics, conventions."""
+
+
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+
+
+@list_group.command("metrics")
+@_format_option
+def list_metrics_command(fmt: str) -> None:
+    """The metrics with their metadata. '--format markdown' prints docs/metrics.md."""
+    if fmt == "markdown":
+        click.echo(render_metrics_markdown(), nl=False)
+    else:
+        click.echo(render_table(metric_rows(), fmt))
+
+
+@list_group.command("conventions")
+@_format_option
+def list_conventions_command(fmt: str) -> None:
+    """The metric conventions and the choices in which each differs from the defaults."""
+    click.echo(render_table(convention_rows(), fmt))
+
+
+# -- runs and tables -------------------------------------------------------------------------------
+
+_data_root_option = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder holding datasets/ (default: $FUSIONBENCH_DATA, else the user data folder).",
+)
+_out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder for caches and runs (default: $FUSIONBENCH_OUT, else ./fusionbench-out).",
+)
+_metrics_option = click.option(
+    "--metrics", default=None, metavar="IDS", help="Comma-separated metric ids or 'all' (default: the seed six)."
+)
+_convention_option = click.option(
+    "--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions')."
+)
+
+
+@main.command("run")
+@click.option("--method", "method_id", required=True, help="Method id: gff, lp, published:piafusion, folder:DIR ...")
+@click.option("--dataset", default="demo", show_default=True, help="Dataset: tno, msrs, roadscene, demo, folder.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--ir", "ir_dir", type=_folder, default=None, help="IR folder (with --dataset folder).")
+@click.option("--vi", "vi_dir", type=_folder, default=None, help="VIS folder (with --dataset folder).")
+@_metrics_option
+@_convention_option
+@_data_root_option
+@_out_option
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--per-image", is_flag=True, help="Print every image's values, not only the summary.")
+def run_command(
+    method_id: str,
+    dataset: str,
+    split: str,
+    ir_dir: Path | None,
+    vi_dir: Path | None,
+    metrics: str | None,
+    convention: str,
+    data_root: Path | None,
+    out: Path | None,
+    workers: int,
+    per_image: bool,
+) -> None:
+    """Fuse every pair of a dataset split with one method, score it, and print the Table-1 row.
+
+    Fused images and metric values are cached; an interrupted run resumes where it stopped.
+    """
+    from fusionbench.reports.tables import render
+    from fusionbench.runner import run
+
+    options = {}
+    if dataset == "folder":
+        if ir_dir is None or vi_dir is None:
+            raise UserError("--dataset folder needs --ir DIR and --vi DIR")
+        options = {"ir": ir_dir, "vi": vi_dir}
+    with user_errors():
+        frame = run(method_id, dataset, split=split, metrics=metrics, convention=convention,
+                    data_root=data_root, out=out, workers=workers, dataset_options=options)
+    ids = [c for c in frame.columns if c not in ("image", "tag")]
+    if per_image:
+        click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        click.echo()
+    manifest = frame.attrs["manifest"]
+    summary = _one_row_table(frame, ids, dataset, manifest["method"])
+    click.echo(render(summary, "text", decimals=4, std=True))
+    click.echo(f"\n{len(frame)} pairs; results in {frame.attrs['run_dir']}")
+
+
+def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: dict) -> pd.DataFrame:
+    row = {"dataset": dataset, "method": method["name"], "method_id": method["id"], "n": len(frame)}
+    for m in ids:
+        row[m] = frame[m].mean()
+        row[f"{m}_std"] = frame[m].std(ddof=1)
+    table = pd.DataFrame([row])
+    table.attrs["metrics"] = ids
+    table.attrs["by"] = None
+    return table
+
+
+@main.command("table")
+@click.option("--methods", required=True, metavar="IDS", help="Comma-separated method ids.")
+@click.option("--datasets", default="demo", show_default=True, metavar="IDS", help="Comma-separated dataset ids.")
+@click.option("--split", default="test", show_default=True)
+@_metrics_option
+@_convention_option
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv", "text"]), default="markdown",
+              show_default=True)
+@click.option("--by", default=None, help="Break rows down by a tag column (e.g. 'tag' for MSRS day/night).")
+@click.option("--std", is_flag=True, help="Show the standard deviation next to each mean.")
+@click.option("--decimals", type=click.IntRange(0, 8), default=2, show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the table to this file (atomically) instead of stdout.")
+@_data_root_option
+@_out_option
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def table_command(
+    methods: str,
+    datasets: str,
+    split: str,
+    metrics: str | None,
+    convention: str,
+    fmt: str,
+    by: str | None,
+    std: bool,
+    decimals: int,
+    output: Path | None,
+    data_root: Path | None,
+    out: Path | None,
+    workers: int,
+) -> None:
+    """Table 1: rows dataset x method, columns metrics; best in bold, second underlined.
+
+    Uses the cached runs and runs what is missing.
+    """
+    from fusionbench.reports.tables import render, table
+
+    with user_errors():
+        frame = table(methods, datasets, split=split, metrics=metrics, convention=convention,
+                      data_root=data_root, out=out, by=by, workers=workers, progress=None)
+        text = render(frame, fmt, decimals=decimals, std=std)
+        if output is not None:
+            write_text_atomic(output, text)
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        click.echo(f"wrote {output}", err=True)
+
+
+def _attach_data_group() -> None:
+    from fusionbench.datasets.cli import data
+
+    main.add_command(data)
+
+
+_attach_data_group()
+
+
+if __name__ == "__main__":
+    main()

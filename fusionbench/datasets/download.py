@@ -1,0 +1,299 @@
+"""``download``: fetch a pinned dataset's files from its public sources, checking every file.
+
+A dataset lists its sources (:class:`~fusionbench.datasets.pinned.Source`): one archive each, with
+the folders inside it that hold each split's IR and VIS files. :func:`download`
+
+1. checks what is already under ``<root>/datasets/<name>/<split>/{ir,vi}`` and stops when every
+   file is present and matches its sha256 (no network);
+2. otherwise fetches the archives still needed with pooch into ``<root>/downloads/`` (checked
+   against the archive's sha256 where one is known; kept there, so a second run is offline);
+3. refuses an archive holding an absolute path or a ``..`` entry, reads (never extracts) the
+   members it needs, turns upstream bytes into the pinned ones where the source says so (``grey``:
+   three identical channels -> one; ``crop``: the pinned window; both saved as PNG like the
+   packaged files), checks each file's sha256 and writes it atomically.
+
+Files of ids-only splits (``msrs`` ``official-test``) have no hash and are copied as they are.
+With ``offline=True`` nothing touches the network: missing files raise :class:`DatasetError`
+unless the archives are already in ``<root>/downloads/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import re
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+import numpy as np
+
+from fusionbench.datasets.api import get_dataset
+from fusionbench.datasets.base import (
+    Dataset,
+    DatasetError,
+    listing,
+    resolve_data_root,
+    sha256_bytes,
+    sha256_file,
+    split_folder,
+)
+from fusionbench.datasets.demo import DemoDataset
+from fusionbench.datasets.pinned import FOLDER_OF, PinnedDataset, PinnedFile, Source
+from fusionbench.io import write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wanted:
+    """A file to obtain: where it goes and what it must hash to."""
+
+    split: str
+    folder: str  # "ir" or "vi"
+    pinned: PinnedFile
+    target: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.split}/{self.folder}/{self.pinned.file}"
+
+
+def download(
+    dataset: str | Dataset,
+    data_root: str | Path | None = None,
+    offline: bool = False,
+    url: str | None = None,
+    *,
+    split: str | None = None,
+    known_hash: str | None = None,
+    progressbar: bool = False,
+) -> Path:
+    """Make ``dataset`` (a name or a :class:`Dataset`) complete under the data root; returns its folder.
+
+    ``split`` limits the work to one split (default: every split some source provides). ``url``
+    replaces the URL of the dataset's first source (a mirror with the same layout); its archive
+    is then checked against ``known_hash`` only (every file is still checked against its pin).
+    ``known_hash`` alone sets the expected sha256 of the first source's archive. ``demo`` is
+    generated, not downloaded.
+
+    Raises
+    ------
+    DatasetError
+        Files are missing and ``offline`` is set; a download fails or its sha256 differs; an archive
+        holds unsafe paths; or some files are in no source (or differ from their pin there).
+    """
+    ds = get_dataset(dataset) if isinstance(dataset, str) else dataset
+    root = resolve_data_root(data_root)
+    if isinstance(ds, DemoDataset):
+        ds.pairs()  # generates the images in the cache folder when missing
+        return ds.folder()
+    if not isinstance(ds, PinnedDataset):
+        raise DatasetError(f"dataset {ds.name!r} has nothing to download (its files are yours)")
+    sources = list(ds.sources)
+    if not sources:
+        raise DatasetError(f"dataset {ds.name!r} has no download source")
+    if url is not None:  # a mirror: its archive hash is the one given, if any (files stay pinned)
+        sources[0] = dataclasses.replace(sources[0], url=url, sha256=known_hash)
+    elif known_hash is not None:
+        sources[0] = dataclasses.replace(sources[0], sha256=known_hash)
+
+    splits = _splits_to_fetch(ds, sources, split)
+    todo = _missing_files(ds, root, splits)
+    folder = root / "datasets" / ds.name
+    if not todo:
+        log.info("%s: %s complete under %s", ds.name, ", ".join(splits), folder)
+        return folder
+    log.info("%s: %d files to fetch into %s", ds.name, len(todo), folder)
+
+    for source in sources:
+        needed = [w for w in todo if f"{w.split}/{w.folder}" in source.members]
+        if not needed:
+            continue
+        archive = _fetch(source, root / "downloads", offline, progressbar, f"{ds.name}: {len(todo)} files")
+        try:
+            done = _extract(source, archive, needed)
+        except DatasetError:  # unsafe or not an archive: do not keep it for the next run
+            archive.unlink(missing_ok=True)
+            raise
+        todo = [w for w in todo if w not in done]
+        if not todo:
+            break
+    if todo:
+        raise DatasetError(
+            f"{ds.name}: {len(todo)} files are in none of its sources or differ from their sha256 there "
+            f"({listing(w.label for w in todo)}); sources: {', '.join(s.url for s in sources)}"
+        )
+    return folder
+
+
+def _splits_to_fetch(ds: PinnedDataset, sources: list[Source], split: str | None) -> list[str]:
+    covered = set().union(*(s.covers() for s in sources))
+    if split is None:
+        return [s for s in ds.splits if s in covered]
+    note = ds.split(split).note
+    if split not in covered:
+        raise DatasetError(f"{ds.name}/{split}: no download source{'; ' + note if note else ''}")
+    return [split]
+
+
+def _missing_files(ds: PinnedDataset, root: Path, splits: list[str]) -> list[_Wanted]:
+    todo = []
+    for split in splits:
+        spec = ds.split(split)
+        folder = split_folder(root, ds.name, split)
+        for pair in spec.pairs:
+            for key, pinned in pair.files().items():
+                sub = FOLDER_OF[key]
+                target = folder / sub / pinned.file
+                if target.is_file() and (pinned.sha256 is None or sha256_file(target) == pinned.sha256):
+                    continue
+                todo.append(_Wanted(split, sub, pinned, target))
+    return todo
+
+
+def _fetch(source: Source, cache: Path, offline: bool, progressbar: bool, missing: str) -> Path:
+    """The archive of ``source`` in ``cache``, downloaded with pooch unless already there."""
+    name = PurePosixPath(urlparse(source.url).path).name or "archive"
+    path = cache / f"{sha256_bytes(source.url.encode())[:10]}-{name}"
+    if offline:
+        if not path.is_file():
+            raise DatasetError(
+                f"{missing} missing and offline mode forbids downloading {source.url} "
+                f"(not in {cache}); run without --offline or copy the files under the data root"
+            )
+        if source.sha256 is not None and sha256_file(path) != source.sha256:
+            raise DatasetError(f"{path}: sha256 differs from the known hash of {source.url}")
+        return path
+
+    import pooch  # only needed to download
+
+    known = f"sha256:{source.sha256}" if source.sha256 else None
+    log.info("fetching %s into %s", source.url, cache)
+    # pooch logs at INFO through its own handler (including advice about known_hash): keep it quiet.
+    pooch_log = pooch.get_logger()
+    level = pooch_log.level
+    pooch_log.setLevel(logging.WARNING)
+    try:
+        fetched = Path(
+            pooch.retrieve(source.url, known_hash=known, fname=path.name, path=cache, progressbar=progressbar)
+        )
+    except ValueError as exc:  # pooch: hash mismatch
+        raise DatasetError(f"{source.url}: {' '.join(str(exc).split())}") from None
+    except OSError as exc:  # requests errors are OSErrors
+        raise DatasetError(f"cannot download {source.url}: {exc}") from None
+    finally:
+        pooch_log.setLevel(level)
+    return fetched
+
+
+def _extract(source: Source, archive: Path, needed: list[_Wanted]) -> set[_Wanted]:
+    """Write the ``needed`` files found in ``archive``; returns those written."""
+    by_member: dict[str, list[_Wanted]] = {}
+    for w in needed:
+        by_member.setdefault(f"{source.members[f'{w.split}/{w.folder}']}/{w.pinned.file}", []).append(w)
+    done = set()
+    for member, data in _read_members(archive, set(by_member)):
+        for w in by_member[member]:
+            content = _convert(data, w, source.transforms.get(w.split))
+            if content is None:
+                log.warning("%s: %s in %s differs from its pin; skipped", w.label, member, source.url)
+                continue
+            w.target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(w.target, content)
+            done.add(w)
+    log.info("%s: wrote %d of %d files", source.name, len(done), len(needed))
+    return done
+
+
+def _convert(data: bytes, wanted: _Wanted, transform: str | None) -> bytes | None:
+    """The pinned bytes made from upstream ``data``, or None when they do not match the pins."""
+    pinned = wanted.pinned
+    if pinned.sha256 is None:
+        return data  # ids-only split: nothing to check
+    digest = sha256_bytes(data)
+    if digest == pinned.sha256:
+        return data
+    if transform is None or (pinned.source_sha256 is not None and digest != pinned.source_sha256):
+        return None
+    try:
+        converted = _TRANSFORMS[transform](data, pinned)
+    except (OSError, ValueError) as exc:  # not an image, or not what the transform expects
+        log.warning("%s: cannot apply %r: %s", wanted.label, transform, exc)
+        return None
+    return converted if sha256_bytes(converted) == pinned.sha256 else None
+
+
+def _grey(data: bytes, pinned: PinnedFile) -> bytes:
+    """Three identical channels -> one channel (as the packaged TNO files were re-encoded)."""
+    pixels = _decode(data)
+    if pixels.ndim == 3:
+        if not (pixels == pixels[..., :1]).all():
+            raise ValueError("expected three identical channels, they differ")
+        pixels = pixels[..., 0]
+    return _encode_png(pixels)
+
+
+def _crop(data: bytes, pinned: PinnedFile) -> bytes:
+    if pinned.crop is None:
+        raise ValueError("the crop transform needs a pinned window")
+    top, left, height, width = pinned.crop
+    return _encode_png(_decode(data)[top : top + height, left : left + width])
+
+
+_TRANSFORMS = {"grey": _grey, "crop": _crop}
+
+
+def _decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image)
+
+
+def _encode_png(pixels: np.ndarray) -> bytes:
+    """PNG as the packaged re-encoded files were written (Pillow, zlib level 9, no metadata)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", compress_level=9)
+    return buffer.getvalue()
+
+
+def _read_members(archive: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+    """``(name, bytes)`` of the ``wanted`` regular-file members, after checking every entry's path."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                _check_entry(archive, info.filename)
+            for info in zf.infolist():
+                if info.filename in wanted and not info.is_dir():
+                    yield info.filename, zf.read(info)
+        return
+    if not tarfile.is_tarfile(archive):
+        raise DatasetError(f"{archive}: not a zip or tar archive")
+    with tarfile.open(archive, "r:*") as tf:
+        members = tf.getmembers()
+        for member in members:
+            _check_entry(archive, member.name, member.linkname if member.issym() or member.islnk() else None)
+        for member in members:  # archive order: one forward pass through a compressed stream
+            if member.name in wanted and member.isfile():
+                handle = tf.extractfile(member)
+                if handle is not None:
+                    yield member.name, handle.read()
+
+
+def _check_entry(archive: Path, name: str, link: str | None = None) -> None:
+    for path in (name, link):
+        if path is None:
+            continue
+        posix = path.replace("\\", "/")
+        if posix.startswith("/") or _DRIVE.match(posix) or ".." in posix.split("/"):
+            raise DatasetError(
+                f"{archive}: refusing an archive with an unsafe entry {path!r} (absolute path or '..')"
+            )

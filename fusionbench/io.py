@@ -1,0 +1,233 @@
+"""Reading and writing images, and matching IR, VIS and fused files by name.
+
+``read_image`` returns pixels as stored (``uint8`` or ``uint16``; colour in RGB order) and raises
+:class:`ImageReadError` naming the file when it is missing, unreadable, truncated or not an image.
+``write_image_atomic`` writes a lossless PNG so that a reader never sees half a file.
+``pair_files`` matches the images of two or three folders by file stem (``01.png`` in ``ir/`` with
+``01.jpg`` in ``vi/``) and raises :class:`PairingError` listing what does not match.
+
+>>> import numpy as np, tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> write_image_atomic(folder / "a.png", np.full((4, 4), 7, dtype=np.uint8))
+>>> image = read_image(folder / "a.png")
+>>> image.dtype, image.shape, int(image.max())
+(dtype('uint8'), (4, 4), 7)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+
+#: File extensions treated as images (compared case-insensitively).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_JPEG_END = b"\xff\xd9"
+#: How many unmatched or duplicate stems an error message lists before "and N more".
+_SHOWN = 5
+
+
+class ImageReadError(ValueError):
+    """An image file that is missing, unreadable, truncated or not an image; the message names it."""
+
+
+class PairingError(ValueError):
+    """Folders whose images cannot be matched one to one by file stem."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The files of one scene: IR and VIS sources and, when asked for, the fused result."""
+
+    stem: str
+    ir: Path
+    vi: Path
+    fused: Path | None = None
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image as stored on disk.
+
+    Returns ``(H, W)`` for gray images and ``(H, W, 3)`` in RGB order for colour ones, with the
+    stored dtype (``uint8`` or ``uint16``). An alpha channel is dropped when it is fully opaque;
+    transparency is refused, since the metrics have no way to use it.
+
+    Raises
+    ------
+    ImageReadError
+        The file is missing, is not a decodable image, is a truncated JPEG (OpenCV would fill
+        the missing part with gray), has partial transparency, or stores pixels other than
+        8- or 16-bit integers.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageReadError(f"{path}: empty file")
+    if data.startswith(_JPEG_MAGIC) and not data.rstrip(b"\x00").endswith(_JPEG_END):
+        raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker)")
+
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ImageReadError(f"{path}: expected 8- or 16-bit integer pixels, got {image.dtype}")
+    return _to_rgb(image, path)
+
+
+def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:
+    """OpenCV's BGR(A) order -> RGB, dropping an opaque alpha channel."""
+    if image.ndim == 2:
+        return image
+    channels = image.shape[2]
+    if channels in (2, 4):
+        opaque = np.iinfo(image.dtype).max
+        if not (image[..., -1] == opaque).all():
+            raise ImageReadError(
+                f"{path}: has a transparent alpha channel; expected an opaque image (flatten it first)"
+            )
+        image = image[..., :-1]
+        channels -= 1
+    if channels == 1:
+        return image[..., 0]
+    if channels == 3:
+        return np.ascontiguousarray(image[..., ::-1])
+    raise ImageReadError(f"{path}: expected 1, 3 or 4 channels, got {channels}")
+
+
+def write_image_atomic(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write ``image`` (``uint8`` or ``uint16``; ``(H, W)``, ``(H, W, 1)`` or RGB ``(H, W, 3)``) as PNG.
+
+    The PNG is written to a temporary file in the same folder and moved into place with
+    :func:`os.replace`, so ``path`` holds either the old file or the complete new one.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{path}: write_image_atomic writes PNG; expected a .png path")
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"{path}: expected uint8 or uint16 pixels, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = image[..., ::-1]
+    elif image.ndim != 2:
+        raise ValueError(f"{path}: expected an (H, W) or (H, W, 3) image, got shape {image.shape}")
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode a PNG of shape {image.shape}")
+    write_bytes_atomic(path, encoded.tobytes())
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`."""
+    with _atomic_file(Path(path)) as handle:
+        handle.write(data)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with mode 0o666 honours the umask, so the result gets the usual permissions.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def pair_files(
+    ir_dir: str | os.PathLike[str],
+    vi_dir: str | os.PathLike[str],
+    fused_dir: str | os.PathLike[str] | None = None,
+) -> list[Pair]:
+    """Match the images of ``ir_dir``, ``vi_dir`` (and ``fused_dir``) by file stem.
+
+    Only files with an image extension (:data:`IMAGE_EXTENSIONS`) count; hidden files and
+    subfolders are ignored. Extensions may differ between folders. Pairs come sorted by stem in
+    natural order (``2`` before ``10``).
+
+    Raises
+    ------
+    PairingError
+        A folder is missing or holds no images, a folder holds two images with one stem
+        (``a.png`` and ``a.jpg``), or some stems are not in every folder.
+    """
+    roles = {"ir": Path(ir_dir), "vi": Path(vi_dir)}
+    if fused_dir is not None:
+        roles["fused"] = Path(fused_dir)
+    found = {role: _images_by_stem(role, folder) for role, folder in roles.items()}
+
+    stems = set().union(*found.values())
+    missing = {stem: [r for r in roles if stem not in found[r]] for stem in stems}
+    unpaired = sorted((s for s, rs in missing.items() if rs), key=natural_key)
+    if unpaired:
+        shown = [f"{s!r} (not in {', '.join(missing[s])})" for s in unpaired[:_SHOWN]]
+        more = f" and {len(unpaired) - _SHOWN} more" if len(unpaired) > _SHOWN else ""
+        folders = ", ".join(f"{role}={folder}" for role, folder in roles.items())
+        raise PairingError(
+            f"{len(unpaired)} file stem(s) not present in every folder: {', '.join(shown)}{more} ({folders})"
+        )
+    return [
+        Pair(
+            stem=stem,
+            ir=found["ir"][stem],
+            vi=found["vi"][stem],
+            fused=found["fused"][stem] if "fused" in found else None,
+        )
+        for stem in sorted(stems, key=natural_key)
+    ]
+
+
+def _images_by_stem(role: str, folder: Path) -> dict[str, Path]:
+    if not folder.exists():
+        raise PairingError(f"{role} folder not found: {folder}")
+    if not folder.is_dir():
+        raise PairingError(f"{role} folder is not a folder: {folder}")
+    by_stem: dict[str, list[Path]] = {}
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") or entry.suffix.lower() not in IMAGE_EXTENSIONS or not entry.is_file():
+            continue
+        by_stem.setdefault(entry.stem, []).append(entry)
+    if not by_stem:
+        raise PairingError(f"{role} folder holds no images ({', '.join(IMAGE_EXTENSIONS)}): {folder}")
+    duplicates = sorted((s for s, files in by_stem.items() if len(files) > 1), key=natural_key)
+    if duplicates:
+        shown = [f"{', '.join(sorted(f.name for f in by_stem[s]))}" for s in duplicates[:_SHOWN]]
+        more = f" and {len(duplicates) - _SHOWN} more" if len(duplicates) > _SHOWN else ""
+        raise PairingError(
+            f"{role} folder {folder} holds several images with the same stem: {'; '.join(shown)}{more}"
+        )
+    return {stem: files[0] for stem, files in by_stem.items()}
+
+
+def natural_key(text: str) -> list[object]:
+    """Sort key that orders digit runs by value: ``img2`` before ``img10``."""
+    # re.split with a group puts the digit runs at the odd positions, so ints never meet strs.
+    return [(int(part), part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", text))]

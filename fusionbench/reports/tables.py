@@ -1,0 +1,199 @@
+"""Table 1: methods x datasets x metrics, best in bold and second underlined, as CSV, Markdown, LaTeX.
+
+:func:`table` collects the per-image results of cached runs (running what is missing) and returns
+the means; :func:`render` formats them. Best and second are chosen per dataset (and tag) and per
+metric, in the direction the metric's spec gives (``higher_is_better``), on the values as shown
+(rounded to ``decimals``), so equal printed values share a mark.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fusionbench.metrics import get_spec, resolve_metrics
+from fusionbench.metrics.cards import render_table
+from fusionbench.metrics.conventions import Convention
+
+FORMATS = ("csv", "markdown", "latex", "text")
+
+
+def _split_names(names: str | Sequence[str]) -> list[str]:
+    if isinstance(names, str):
+        names = names.split(",")
+    result = [n.strip() for n in names if n and n.strip()]
+    if not result:
+        raise ValueError("no names given")
+    return list(dict.fromkeys(result))
+
+
+def table(
+    methods: str | Sequence[str],
+    datasets: str | Sequence[str],
+    split: str = "test",
+    metrics: str | Sequence[str] | None = None,
+    convention: str | Convention = "tang",
+    data_root: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    by: str | None = None,
+    workers: int = 1,
+    progress: bool | None = False,
+) -> pd.DataFrame:
+    """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
+
+    Returns a DataFrame with columns ``dataset``, ``method`` (display name), ``method_id``,
+    [``by``], ``n`` (pairs) and, per metric id, the mean and ``<id>_std`` (sample standard deviation).
+    """
+    from fusionbench.methods import get_method
+    from fusionbench.runner import run
+
+    metric_ids = resolve_metrics(metrics)
+    rows: list[dict[str, Any]] = []
+    for dataset in _split_names(datasets):
+        for method_id in _split_names(methods):
+            method = get_method(method_id)
+            frame = run(method, dataset, split=split, metrics=metric_ids, convention=convention,
+                        data_root=data_root, out=out, workers=workers, progress=progress)
+            if by is not None:
+                if by not in frame.columns:
+                    raise ValueError(f"dataset {dataset!r} has no tag column {by!r} (columns: {list(frame.columns)})")
+                groups = [(tag, part) for tag, part in frame.groupby(by, sort=True)]
+            else:
+                groups = [(None, frame)]
+            for tag, part in groups:
+                row: dict[str, Any] = {"dataset": dataset, "method": method.name, "method_id": method.id}
+                if by is not None:
+                    row[by] = tag
+                row["n"] = len(part)
+                for m in metric_ids:
+                    row[m] = part[m].mean()
+                    row[f"{m}_std"] = part[m].std(ddof=1)
+                rows.append(row)
+    result = pd.DataFrame(rows)
+    if by is not None:  # group the tags of a dataset together, methods in the order given
+        result = result.sort_values(["dataset", by], kind="stable", key=_keep_first_seen_order).reset_index(drop=True)
+    result.attrs["metrics"] = metric_ids
+    result.attrs["by"] = by
+    return result
+
+
+def _keep_first_seen_order(column: pd.Series) -> pd.Series:
+    order = {value: i for i, value in enumerate(dict.fromkeys(column))}
+    return column.map(order)
+
+
+def rank_marks(frame: pd.DataFrame, metric_ids: Sequence[str], group_cols: Sequence[str],
+               decimals: int = 2) -> pd.DataFrame:
+    """``best`` / ``second`` / ``""`` per cell, per group and metric, direction-aware, on rounded values."""
+    marks = pd.DataFrame("", index=frame.index, columns=list(metric_ids))
+    for _, part in frame.groupby(list(group_cols), sort=False):
+        for m in metric_ids:
+            values = part[m].round(decimals)
+            distinct = sorted(values.dropna().unique(), reverse=get_spec(m).higher_is_better)
+            if len(part) < 2 or not distinct:
+                continue
+            marks.loc[values.index[values == distinct[0]], m] = "best"
+            if len(distinct) > 1:
+                marks.loc[values.index[values == distinct[1]], m] = "second"
+    return marks
+
+
+def render(frame: pd.DataFrame, fmt: str = "markdown", *, decimals: int = 2, std: bool = False,
+           caption: str | None = None) -> str:
+    """Format a :func:`table` result: ``csv`` (plain numbers), ``markdown``, ``latex`` (booktabs), ``text``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    metric_ids = list(frame.attrs.get("metrics") or [c for c in frame.columns if f"{c}_std" in frame.columns])
+    by = frame.attrs.get("by")
+    group_cols = ["dataset"] + ([by] if by else [])
+    label_cols = ["dataset"] + ([by] if by else []) + ["method"]
+    if fmt == "csv":
+        columns = label_cols + ["n"] + [c for m in metric_ids for c in ([m, f"{m}_std"] if std else [m])]
+        buffer = io.StringIO()
+        frame[columns].to_csv(buffer, index=False, float_format="%.6g")
+        return buffer.getvalue()
+
+    marks = rank_marks(frame, metric_ids, group_cols, decimals)
+    cells = pd.DataFrame(index=frame.index)
+    for col in label_cols:
+        cells[_header(col, fmt)] = frame[col].astype(str).map(lambda s: _escape(s, fmt))
+    for m in metric_ids:
+        spec = get_spec(m)
+        arrow = "\u2191" if spec.higher_is_better else "\u2193"
+        if fmt == "latex":
+            arrow_tex = r"\uparrow" if spec.higher_is_better else r"\downarrow"
+            inner = spec.latex[1:-1] if spec.latex.startswith("$") and spec.latex.endswith("$") else rf"\mathrm{{{spec.latex}}}"
+            header = f"${inner}{arrow_tex}$"
+        else:
+            header = f"{spec.name} {arrow}"
+        cells[header] = [
+            _cell(frame.at[i, m], frame.at[i, f"{m}_std"] if std else None, marks.at[i, m], fmt, decimals)
+            for i in frame.index
+        ]
+    # Show each dataset (and tag) name only on its first row.
+    for col in label_cols[:-1]:
+        header = _header(col, fmt)
+        repeated = frame[col].astype(str).eq(frame[col].astype(str).shift())
+        if col != "dataset":
+            repeated &= frame["dataset"].astype(str).eq(frame["dataset"].astype(str).shift())
+        cells.loc[repeated, header] = ""
+    if fmt == "latex":
+        return _latex(cells, frame, caption)
+    rows = cells.to_dict(orient="records")
+    return render_table(rows, "markdown" if fmt == "markdown" else "text")
+
+
+def _header(col: str, fmt: str) -> str:
+    return {"dataset": "Dataset", "method": "Method", "tag": "Tag"}.get(col, col)
+
+
+def _escape(text: str, fmt: str) -> str:
+    if fmt != "latex":
+        return text
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def _cell(value: float, std: float | None, mark: str, fmt: str, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "--" if fmt == "latex" else "n/a"
+    text = f"{value:.{decimals}f}"
+    if std is not None and not np.isnan(std):
+        text += (r" $\pm$ " if fmt == "latex" else " ± ") + f"{std:.{decimals}f}"
+    if mark == "best":
+        return {"latex": rf"\textbf{{{text}}}", "markdown": f"**{text}**"}.get(fmt, f"{text} *")
+    if mark == "second":
+        return {"latex": rf"\underline{{{text}}}", "markdown": f"<u>{text}</u>"}.get(fmt, f"{text} _")
+    return text
+
+
+def _latex(cells: pd.DataFrame, frame: pd.DataFrame, caption: str | None) -> str:
+    styler = cells.style.hide(axis="index")
+    n_label = sum(1 for c in cells.columns if c in ("Dataset", "Tag", "Method"))
+    column_format = "l" * n_label + "c" * (len(cells.columns) - n_label)
+    latex = styler.to_latex(column_format=column_format, hrules=True, caption=caption)
+    # A \midrule between datasets, as in the paper's Table 1.
+    lines = latex.splitlines()
+    out: list[str] = []
+    body_started = False
+    previous = None
+    datasets = iter(frame["dataset"].astype(str).tolist())
+    for line in lines:
+        if line.strip() == r"\midrule":
+            body_started = True
+            out.append(line)
+            continue
+        if body_started and line.rstrip().endswith(r"\\"):
+            current = next(datasets, None)
+            if previous is not None and current != previous:
+                out.append(r"\midrule")
+            previous = current
+        out.append(line)
+    return "\n".join(out) + "\n"
