@@ -50,8 +50,10 @@ def main() -> None:
     root = resolve_data_root(args.data_root or (Path(__file__).resolve().parents[2] / "shared"))
     dataset = FirstPairs(get_dataset(args.dataset), args.pairs)
     n_pairs = len(dataset.pairs("test", data_root=root))
-    print(f"fusionbench {fusionbench.__version__}; {args.method} on {args.dataset} ({n_pairs} pairs); "
-          f"cpu_count={os.cpu_count()}; python {sys.version.split()[0]}")
+    print(
+        f"fusionbench {fusionbench.__version__}; {args.method} on {args.dataset} ({n_pairs} pairs); "
+        f"cpu_count={os.cpu_count()}; python {sys.version.split()[0]}"
+    )
     print(f"{'workers':>7}  {'wall s/pair':>11}  {'fuse':>7}  {'metrics':>7}  {'io':>7}  {'vs 1 worker':>11}")
     baseline = None
     for workers in [int(w) for w in args.workers.split(",")]:
@@ -61,8 +63,10 @@ def main() -> None:
             wall = (time.perf_counter() - start) / n_pairs
         stages = frame.attrs["manifest"]["stage_seconds"]
         baseline = baseline or wall
-        print(f"{workers:>7}  {wall:>11.3f}  {stages['fuse'] / n_pairs:>7.3f}  {stages['metrics'] / n_pairs:>7.3f}  "
-              f"{stages['io'] / n_pairs:>7.3f}  {baseline / wall:>10.2f}x")
+        print(
+            f"{workers:>7}  {wall:>11.3f}  {stages['fuse'] / n_pairs:>7.3f}  {stages['metrics'] / n_pairs:>7.3f}  "
+            f"{stages['io'] / n_pairs:>7.3f}  {baseline / wall:>10.2f}x"
+        )
 
 
 if __name__ == "__main__":

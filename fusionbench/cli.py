@@ -85,9 +85,7 @@ _folder = click.Path(file_okay=False, path_type=Path)
     metavar="IDS",
     help=f"Comma-separated metric ids, or 'all'. Default: the seed metrics ({','.join(SEED_METRICS)}).",
 )
-@click.option(
-    "--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions')."
-)
+@click.option("--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions').")
 @click.option(
     "--csv",
     "csv_path",
@@ -187,7 +185,10 @@ _out_option = click.option(
     help="Output folder for caches and runs (default: $FUSIONBENCH_OUT, else ./fusionbench-out).",
 )
 _metrics_option = click.option(
-    "--metrics", default=None, metavar="IDS", help="Comma-separated metric ids or 'all' (default: the seed six)."
+    "--metrics",
+    default=None,
+    metavar="IDS",
+    help="Comma-separated metric ids or 'all' (default: the seed six).",
 )
 _convention_option = click.option(
     "--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions')."
@@ -232,8 +233,17 @@ def run_command(
             raise UserError("--dataset folder needs --ir DIR and --vi DIR")
         options = {"ir": ir_dir, "vi": vi_dir}
     with user_errors():
-        frame = run(method_id, dataset, split=split, metrics=metrics, convention=convention,
-                    data_root=data_root, out=out, workers=workers, dataset_options=options)
+        frame = run(
+            method_id,
+            dataset,
+            split=split,
+            metrics=metrics,
+            convention=convention,
+            data_root=data_root,
+            out=out,
+            workers=workers,
+            dataset_options=options,
+        )
     ids = [c for c in frame.columns if c not in ("image", "tag")]
     if per_image:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -261,13 +271,22 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 @click.option("--split", default="test", show_default=True)
 @_metrics_option
 @_convention_option
-@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv", "text"]), default="markdown",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "latex", "csv", "text"]),
+    default="markdown",
+    show_default=True,
+)
 @click.option("--by", default=None, help="Break rows down by a tag column (e.g. 'tag' for MSRS day/night).")
 @click.option("--std", is_flag=True, help="Show the standard deviation next to each mean.")
 @click.option("--decimals", type=click.IntRange(0, 8), default=2, show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the table to this file (atomically) instead of stdout.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the table to this file (atomically) instead of stdout.",
+)
 @_data_root_option
 @_out_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
@@ -293,8 +312,18 @@ def table_command(
     from fusionbench.reports.tables import render, table
 
     with user_errors():
-        frame = table(methods, datasets, split=split, metrics=metrics, convention=convention,
-                      data_root=data_root, out=out, by=by, workers=workers, progress=None)
+        frame = table(
+            methods,
+            datasets,
+            split=split,
+            metrics=metrics,
+            convention=convention,
+            data_root=data_root,
+            out=out,
+            by=by,
+            workers=workers,
+            progress=None,
+        )
         text = render(frame, fmt, decimals=decimals, std=std)
         if output is not None:
             write_text_atomic(output, text)

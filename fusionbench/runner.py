@@ -107,8 +107,9 @@ def _process_pair(job: _PairJob) -> _PairOutcome:
     fused_cached = False
     if job.method.provides_images:
         t = time.perf_counter()
-        fused = load_fused(job.method, pair.id, ir.shape[:2], dataset=job.dataset, split=job.split,
-                           data_root=job.data_root)
+        fused = load_fused(
+            job.method, pair.id, ir.shape[:2], dataset=job.dataset, split=job.split, data_root=job.data_root
+        )
         fused_path = job.method.fused_path(pair.id, job.dataset, job.split, job.data_root)
         seconds["io"] += time.perf_counter() - t
     else:
@@ -310,7 +311,12 @@ def run(
             "weights_sha256": method_obj.weights_sha256(),
             "cache_key": method_obj.cache_key(),
         },
-        "dataset": {"name": dataset_obj.name, "split": split, "version": dataset_version, "data_root": str(root)},
+        "dataset": {
+            "name": dataset_obj.name,
+            "split": split,
+            "version": dataset_version,
+            "data_root": str(root),
+        },
         "metrics": metric_ids,
         "convention": conv.as_dict(),
         "environment": environment(),

@@ -174,7 +174,7 @@ def test_deterministic_and_batch_equals_loop(method):
     np.testing.assert_array_equal(method.fuse(ir[0], vis[0]), loop[0])
 
 
-def test_truncation_gives_whole_channel_levels(method, weights_dir):
+def test_truncation_lowers_gray_by_under_one_level(method, weights_dir):
     ir = np.linspace(0, 1, 30 * 30, dtype=np.float32).reshape(30, 30)
     vis = ir.T.copy()
     exact = get_method("ifcnn", weights=weights_dir, truncate_channels=False).fuse(ir, vis)

@@ -30,7 +30,12 @@ def _with(role: str, value):
         ("ir", IR.astype(np.int32), ValueError, "ir: int32 pixels need an explicit data range"),
         ("vis", VIS > 128, TypeError, "vis: expected uint8 or floating-point pixels, got dtype bool"),
         ("vis", VIS.astype(np.complex128), TypeError, "expected uint8 or floating-point pixels"),
-        ("fused", FUSED / 255.0, ValueError, "looks like a 0..1 image; metrics expect 0..255: pass data_range=1.0"),
+        (
+            "fused",
+            FUSED / 255.0,
+            ValueError,
+            "looks like a 0..1 image; metrics expect 0..255: pass data_range=1.0",
+        ),
         ("fused", FUSED.astype(float) - 10, ValueError, "fused: values must lie in 0..255"),
         ("fused", FUSED.astype(float) * 2, ValueError, "fused: values must lie in 0..255"),
         ("vis", np.dstack([VIS] * 4), ValueError, "vis: expected 1 or 3 channels, got 4"),

@@ -178,7 +178,7 @@ def test_ir_stored_as_three_identical_channels_is_one_channel():
 @pytest.mark.parametrize("convention", ["tang", "vifb"])
 def test_batch_equals_loop_of_singles(convention):
     triples = [synthetic_triple(s, shape=(48 + 8 * (s % 2), 64), colour=s % 3 == 0) for s in range(5)]
-    fused, ir, vis = zip(*triples)
+    fused, ir, vis = zip(*triples, strict=True)
     frame = compute_batch(fused, ir, vis, metrics="all", convention=convention, batch_size=2)
     assert list(frame["image"]) == list(range(5))
     for i, triple in enumerate(triples):
@@ -190,7 +190,7 @@ def test_batch_equals_loop_of_singles(convention):
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_torch_path_equals_numpy_path(convention):
     triples = [synthetic_triple(s, shape=(56, 80), colour=True) for s in range(3)]
-    fused, ir, vis = zip(*triples)
+    fused, ir, vis = zip(*triples, strict=True)
     numpy_frame = compute_batch(fused, ir, vis, metrics="all", convention=convention)
     torch_frame = compute_batch(fused, ir, vis, metrics="all", convention=convention, backend="torch")
     for key in numpy_frame.columns[1:]:
@@ -199,7 +199,7 @@ def test_torch_path_equals_numpy_path(convention):
 
 def test_functional_metric_on_torch_batch_returns_per_image_tensor():
     triples = [synthetic_triple(s, shape=(40, 52)) for s in range(4)]
-    stack = [torch.from_numpy(np.stack(x))[:, None] for x in zip(*triples)]  # (N, 1, H, W) uint8
+    stack = [torch.from_numpy(np.stack(x))[:, None] for x in zip(*triples, strict=True)]  # (N, 1, H, W) uint8
     values = qabf(*stack)
     assert isinstance(values, torch.Tensor) and values.shape == (4,) and values.dtype == torch.float64
     expected = [qabf(*t) for t in triples]
@@ -210,7 +210,7 @@ def test_functional_metric_on_torch_batch_returns_per_image_tensor():
 
 def test_compute_batch_names_and_torch_tensor_input():
     triples = [synthetic_triple(s, shape=(40, 52)) for s in range(3)]
-    stack = [torch.from_numpy(np.stack(x))[:, None] for x in zip(*triples)]
+    stack = [torch.from_numpy(np.stack(x))[:, None] for x in zip(*triples, strict=True)]
     frame = compute_batch(*stack, metrics=["en", "mi"], names=["a", "b", "c"])
     assert list(frame.columns) == ["image", "en", "mi"]
     assert list(frame["image"]) == ["a", "b", "c"]

@@ -80,7 +80,17 @@ def _check_booktabs(latex: str, columns: int) -> None:
 
 @pytest.mark.slow
 def test_tno_table_of_the_nine_published_methods(shared_root, tmp_path):
-    methods = ["densefuse", "fusiongan", "ifcnn", "piafusion", "pmgi", "rfn-nest", "sdnet", "seafusion", "u2fusion"]
+    methods = [
+        "densefuse",
+        "fusiongan",
+        "ifcnn",
+        "piafusion",
+        "pmgi",
+        "rfn-nest",
+        "sdnet",
+        "seafusion",
+        "u2fusion",
+    ]
     frame = fusionbench.table([f"published:{m}" for m in methods], "tno", data_root=shared_root, out=tmp_path)
     assert len(frame) == 9 and (frame["n"] == 42).all()
     marks = rank_marks(frame, frame.attrs["metrics"], ["dataset"])

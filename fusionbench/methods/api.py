@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 # Imported for their registrations.
-from fusionbench.methods import classic, gff, multiscale  # noqa: F401
+from fusionbench.methods import classic, didfuse, gff, ifcnn, multiscale, tardal  # noqa: F401
 from fusionbench.methods.base import METHODS, Method, MethodError
 from fusionbench.methods.colour import merge_y, split_y, to_uint8
 from fusionbench.methods.precomputed import PUBLISHED, FolderMethod, PublishedMethod
@@ -84,13 +84,9 @@ def get_method(spec: str | Method, **options: Any) -> Method:
     _load_plugins()
     key = text.lower()
     if key in _plugin_errors:
-        raise MethodError(
-            f"method {key!r} is registered by a plugin that failed to load: {_plugin_errors[key]}"
-        )
+        raise MethodError(f"method {key!r} is registered by a plugin that failed to load: {_plugin_errors[key]}")
     if colon and key not in METHODS:
-        raise MethodError(
-            f"unknown method prefix {prefix + ':'!r}; expected 'published:<name>' or 'folder:<path>'"
-        )
+        raise MethodError(f"unknown method prefix {prefix + ':'!r}; expected 'published:<name>' or 'folder:<path>'")
     return _build(METHODS.get(key), key, **options)
 
 
@@ -137,9 +133,7 @@ def _load_plugins() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         name = ep.name.strip().lower()
         if name in METHODS:
-            log.warning(
-                "entry point %r (%s) ignored: method %r is already registered", ep.name, ep.value, name
-            )
+            log.warning("entry point %r (%s) ignored: method %r is already registered", ep.name, ep.value, name)
             continue
         try:
             factory = ep.load()
@@ -259,8 +253,6 @@ def to_unit(x: np.ndarray, role: str, data_range: float | None) -> np.ndarray:
         raise MethodError(f"{role}: contains NaN or infinite values")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > data_range:
-        hint = (
-            "; pass data_range=255 for floats on 0..255" if x.dtype.kind == "f" and data_range == 1.0 else ""
-        )
+        hint = "; pass data_range=255 for floats on 0..255" if x.dtype.kind == "f" and data_range == 1.0 else ""
         raise MethodError(f"{role}: expected values in [0, {data_range:g}], got {lo:.6g}..{hi:.6g}{hint}")
     return x.astype(np.float64) / data_range

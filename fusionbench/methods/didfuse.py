@@ -23,7 +23,8 @@ statistics (``eval()``). Both files are ``torch.save``'d dicts ``{'weight': stat
 'epoch': 120}``; the state dict is taken from ``'weight'``.
 
 Known differences: the authors write the float image with ``skimage.io.imsave``, whose 8-bit
-conversion may truncate where fusionbench rounds half up (at most one grey level).
+conversion floors or rounds depending on the scikit-image version; fusionbench rounds half up (at
+most one grey level apart).
 With ``rule="l1_norm"``, pixels where both activities are 0 (the original divides 0 by 0 and
 gives NaN) get weight 1/2 each. No fused images by the authors are stored in the shared data,
 so fidelity to published outputs is not measured for this method.

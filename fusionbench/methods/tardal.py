@@ -20,10 +20,11 @@ statistics of the image being fused (its ``--eval`` flag is documented "for new 
 and the README adds it only for ``tardal+.pt``/``tardal++.pt``). The default ``"image"`` does that,
 per image (``F.instance_norm`` with the BatchNorm affine weights; identical to the authors' batch
 of one, and independent of how images are batched here). ``"running"`` uses the stored running
-statistics instead, as Linfeng-Tang/VIF-Benchmark's ``TarDAL.py`` does (``eval=True``): on TNO that
-washes out some scenes and leaves blotches (the stored ``fuse.1.1`` variances reach 2.5e5, out of
-scale with the per-image ones). VIF-Benchmark also runs the network in float16, where 26 of those 64
-variances overflow to infinity; fusionbench computes in float32 only.
+statistics instead, as Linfeng-Tang/VIF-Benchmark's ``TarDAL.py`` does (``eval=True``). On TNO that
+washes out some scenes and leaves blotches (pair 17, for one, where the image's own variances
+after ``fuse.1`` are a median 2.6 times the stored ones). VIF-Benchmark also runs the network in
+float16, where 26 of the 64 stored ``fuse.1.1`` variances (up to 2.5e5) overflow to infinity;
+fusionbench computes in float32 only.
 
 Known difference: with ``--color`` the authors truncate the fused plane to 8 bits
 (``astype(uint8)``); fusionbench rounds half up.

@@ -48,11 +48,18 @@ _VIF_BENCHMARK = "Linfeng-Tang/VIF-Benchmark @ 23f2e51f"
 WEIGHT_FILES: dict[tuple[str, str], WeightFile] = {
     (w.method, w.filename): w
     for w in (
-        WeightFile("seafusion", "SeAFusion.pth",
-                   "8d65a7f9a50f36349803368cf9920f40420776995e7e8cc8a56d8d30e499431d", _VIF_BENCHMARK),
-        WeightFile("densefuse", "densefuse_gray.model",
-                   "b34cf3650f04161b31ac2467decfeedf7eba39165b7618f846e0f298ecd2ac65",
-                   "hli1221/densefuse-pytorch @ 4394b63e"),
+        WeightFile(
+            "seafusion",
+            "SeAFusion.pth",
+            "8d65a7f9a50f36349803368cf9920f40420776995e7e8cc8a56d8d30e499431d",
+            _VIF_BENCHMARK,
+        ),
+        WeightFile(
+            "densefuse",
+            "densefuse_gray.model",
+            "b34cf3650f04161b31ac2467decfeedf7eba39165b7618f846e0f298ecd2ac65",
+            "hli1221/densefuse-pytorch @ 4394b63e",
+        ),
     )
 }
 

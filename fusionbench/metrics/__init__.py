@@ -11,6 +11,7 @@ Registry: :func:`create_metric`, :func:`list_metrics`, :class:`MetricSpec`; conv
 docs/calibration.md.
 """
 
+from fusionbench.metrics.ag import ag
 from fusionbench.metrics.api import (
     SEED_METRICS,
     Metric,
@@ -21,10 +22,9 @@ from fusionbench.metrics.api import (
     list_metrics,
     resolve_metrics,
 )
-from fusionbench.metrics.conventions import Convention, get_convention, list_conventions
-from fusionbench.metrics.ag import ag
 from fusionbench.metrics.cc import cc
 from fusionbench.metrics.ce import ce
+from fusionbench.metrics.conventions import Convention, get_convention, list_conventions
 from fusionbench.metrics.ei import ei
 from fusionbench.metrics.en import en
 from fusionbench.metrics.mi import mi
@@ -36,9 +36,9 @@ from fusionbench.metrics.qcv import qcv
 from fusionbench.metrics.scd import scd
 from fusionbench.metrics.sd import sd
 from fusionbench.metrics.sf import sf
+from fusionbench.metrics.spec import MetricSpec
 from fusionbench.metrics.ssim import ssim
 from fusionbench.metrics.vif import vif
-from fusionbench.metrics.spec import MetricSpec
 
 __all__ = [
     "SEED_METRICS",

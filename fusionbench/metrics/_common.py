@@ -102,3 +102,27 @@ def sum_hw(x: Any) -> Any:
 def mean_hw(x: Any) -> Any:
     xp = _backend.namespace(x)
     return xp.mean(x, axis=(-2, -1))
+
+
+#: The Sobel kernels of the Q^AB/F reference code, as given to MATLAB ``conv2``.
+SOBEL_X_CONV2 = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
+SOBEL_Y_CONV2 = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
+
+
+def conv2_same_matlab_order(x: Any, kernel: tuple[tuple[float, ...], ...]) -> Any:
+    """MATLAB ``conv2(X, kernel, 'same')`` (zero padding) for a 3 x 3 kernel, summed in MATLAB's order.
+
+    ``out(i, j) = sum_{l, k} h(k, l) X(i + 1 - k, j + 1 - l)`` accumulated over the kernel in
+    column-major order (k fastest). On integer data any order gives the same value; on 0..1 data
+    (``X / 255``) rounding depends on the order, and Q^AB/F's exact-equality rule ``gA == gF``
+    depends on it: this order reproduces the pre-refactor TANG values to 1e-15.
+    """
+    xp = _backend.namespace(x)
+    m, h, w = x.shape
+    padded = xp.zeros((m, h + 2, w + 2), dtype=x.dtype, device=getattr(x, "device", None))
+    padded[:, 1:-1, 1:-1] = x
+    out = xp.zeros_like(x)
+    for col in range(3):
+        for row in range(3):
+            out = out + kernel[row][col] * padded[:, 2 - row : 2 - row + h, 2 - col : 2 - col + w]
+    return out

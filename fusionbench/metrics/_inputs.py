@@ -72,8 +72,8 @@ def _check_dtype_and_range(x: Any, name: str, data_range: float | None) -> float
         raise ValueError(f"{name}: contains NaN or infinite values")
     if not is_float and not is_uint8 and data_range is None:
         raise ValueError(
-            f"{name}: {dtype} pixels need an explicit data_range (e.g. data_range=65535 for 16-bit "
-            f"images; values are then scaled to 0..255)"
+            f"{name}: {dtype} pixels need an explicit data range (data_range=65535 / --data-range 65535 "
+            f"for 16-bit images; values are then scaled to 0..255)"
         )
     if data_range is None:
         if is_float and 0 < hi <= 1.0 and _has_fraction(x):

@@ -72,8 +72,9 @@ def evaluate(batch: FusionBatch, metric_ids: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _functional(metric_id: str, fused: Any, ir: Any, vis: Any, convention: str | Convention,
-                data_range: DataRange) -> Any:
+def _functional(
+    metric_id: str, fused: Any, ir: Any, vis: Any, convention: str | Convention, data_range: DataRange
+) -> Any:
     batch = prepare(fused, ir, vis, get_convention(convention), data_range)
     values = evaluate(batch, [metric_id])[metric_id]
     if _backend.is_torch(values):
@@ -216,7 +217,7 @@ def _split_triples(fused: Any, ir: Any, vis: Any) -> list[tuple[Any, Any, Any]]:
         raise ValueError(f"sequence lengths differ: fused {len(fused)}, ir {len(ir)}, vis {len(vis)}")
     if not fused:
         raise ValueError("no triples given")
-    return list(zip(fused, ir, vis))
+    return list(zip(fused, ir, vis, strict=True))
 
 
 def _concat(parts: list[Any]) -> Any:

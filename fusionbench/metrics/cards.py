@@ -89,9 +89,7 @@ def render_table(rows: Sequence[Row], fmt: str = "text") -> str:
         return "\n".join([rows_md[0], "|" + "---|" * len(columns), *rows_md[1:]])
     widths = [max(len(x) for x in column) for column in zip(columns, *cells, strict=True)]
     lines = [columns, ["-" * w for w in widths], *cells]
-    return "\n".join(
-        "  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
+    return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 def _markdown_cell(text: str) -> str:

@@ -18,7 +18,8 @@ Registered conventions (see ``docs/metrics.md`` and ``docs/calibration.md``):
     for equal strengths, standard PSNR/MSE on 0..255, SSIM with dynamic range 255).
 ``tang-old``
     The pre-refactor variant of the same toolkit that produced ``Metric/Metric_TNO.xlsx``: Q^AB/F
-    and SF on 0..1 data.
+    and SF on 0..1 data (Q^AB/F summed in MATLAB ``conv2`` order), VIF with saturating uint8
+    products at scale 1, SD in saturating uint8 arithmetic.
 ``vifb``
     The VIFB benchmark (Zhang et al., CVPRW 2020; ``metrics/*.m`` at 22b2ea9): colour fused images
     scored per channel and averaged, MI in nats on min-max stretched images, SF over ``M N``.
@@ -91,6 +92,13 @@ class Convention:
     ssim_dynamic_range: float = 255.0
     #: Nabf quirk (TANG's analysis_Reference.m): arguments passed as (IR, VI, F) to a (F, A, B) function.
     nabf_swapped_args: bool = False
+    #: VIF quirk (TANG-old): uint8 inputs, so the scale-1 products R.R, D.D, R.D saturate at 255.
+    vif_uint8_products: bool = False
+    #: SD quirk (TANG-old): ``F - mean`` and its square in saturating uint8 arithmetic.
+    sd_uint8: bool = False
+    #: Q^AB/F: sum the Sobel products in MATLAB ``conv2``'s order (column-major over the kernel).
+    #: Only matters on 0..1 data (TANG-old), where the ``G = gF`` rule hinges on exact equality.
+    qabf_conv2_order: bool = False
     #: VIF: replace a NaN per-source score (constant source) by 1.0 (CDD). Default: keep NaN.
     vif_nan_to_one: bool = False
     #: Reference toolkit (for documentation and the run manifest).
@@ -139,8 +147,11 @@ TANG_CORRECTED = TANG.replace(
 
 TANG_OLD = TANG.replace(
     name="tang-old",
-    description="pre-refactor TANG toolkit (Metric_TNO.xlsx): Q^AB/F and SF computed on 0..1 data",
+    description="pre-refactor TANG toolkit (Metric_TNO.xlsx): Q^AB/F, SF on 0..1 data; uint8 VIF and SD",
     gradient_data_scale=1.0,
+    vif_uint8_products=True,
+    sd_uint8=True,
+    qabf_conv2_order=True,
     reference="minmaxHong/IVIF_metric @ 31c28c4 (pre-refactor Evaluation code)",
 )
 

@@ -23,7 +23,12 @@ import math
 from typing import Any
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import sobel_conv2_same
+from fusionbench.metrics._common import (
+    SOBEL_X_CONV2,
+    SOBEL_Y_CONV2,
+    conv2_same_matlab_order,
+    sobel_conv2_same,
+)
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -63,13 +68,20 @@ def _qabf_terms(equal_rule: str, *sobel: Any) -> tuple[Any, Any]:
     return q_af * ga + q_bf * gb, ga + gb
 
 
-def _sobel_responses(scale: float, *images: Any) -> list[Any]:
-    """(Sx, Sy) of each image on the 0..``scale`` data scale (``gradient_data_scale``)."""
+def _sobel_responses(scale: float, matlab_order: bool, *images: Any) -> list[Any]:
+    """(Sx, Sy) of each image on the 0..``scale`` data scale (``gradient_data_scale``).
+
+    With ``matlab_order`` the data is divided as MATLAB ``im2double`` does (``x / 255``) and the
+    Sobel sums follow ``conv2``'s order (see :func:`conv2_same_matlab_order`).
+    """
     responses = []
     for x in images:
         if scale != 255.0:
-            x = x * (scale / 255.0)
-        responses.extend(sobel_conv2_same(x))
+            x = x / (255.0 / scale)
+        if matlab_order:
+            responses += [conv2_same_matlab_order(x, SOBEL_X_CONV2), conv2_same_matlab_order(x, SOBEL_Y_CONV2)]
+        else:
+            responses.extend(sobel_conv2_same(x))
     return responses
 
 
@@ -94,7 +106,7 @@ def qabf_kernel(batch: Any) -> Any:
         batch.f,
         batch.a,
         batch.b,
-        per_band=functools.partial(_sobel_responses, conv.gradient_data_scale),
+        per_band=functools.partial(_sobel_responses, conv.gradient_data_scale, conv.qabf_conv2_order),
         halo=1,
     )
     return num / den

@@ -2,7 +2,7 @@
 
 ``SD = sqrt(mean((F - mean F)^2))`` (population SD, float 0..255). TANG, VIFB ("Variance", per
 channel) and CDD agree. TANG-old applied it to the uint8 image in saturating integer arithmetic
-(values about 9 in ``Metric_TNO.xlsx``); that bug is not reproduced.
+(values about 9 in ``Metric_TNO.xlsx``); ``tang-old`` reproduces it (``sd_uint8``), nothing else does.
 
 Reference: Y.-J. Rao, "In-fibre Bragg grating sensors", Meas. Sci. Technol. 8(4), 1997 (as cited
 by the fusion surveys, e.g. Ma et al., Inf. Fusion 45, 2019).
@@ -34,6 +34,10 @@ from fusionbench.metrics.spec import register
 )
 def sd_kernel(batch: Any) -> Any:
     xp = batch.xp
+    if batch.convention.sd_uint8:
+        # TANG-old: uint8(F - mean) rounds and clips at 0, and .^2 saturates at 255.
+        deviation = xp.clip(xp.floor(centred(batch.f) + 0.5), 0.0, 255.0)
+        return xp.sqrt(mean_hw(xp.clip(deviation * deviation, None, 255.0)))
     c = centred(batch.f)
     return xp.sqrt(mean_hw(c * c))
 

@@ -7,8 +7,9 @@ and :func:`fusionbench.metrics.compute` both go through :func:`evaluate`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from fusionbench.registry import Registry
 

@@ -58,8 +58,17 @@ def table(
     for dataset in _split_names(datasets):
         for method_id in _split_names(methods):
             method = get_method(method_id)
-            frame = run(method, dataset, split=split, metrics=metric_ids, convention=convention,
-                        data_root=data_root, out=out, workers=workers, progress=progress)
+            frame = run(
+                method,
+                dataset,
+                split=split,
+                metrics=metric_ids,
+                convention=convention,
+                data_root=data_root,
+                out=out,
+                workers=workers,
+                progress=progress,
+            )
             if by is not None:
                 if by not in frame.columns:
                     raise ValueError(f"dataset {dataset!r} has no tag column {by!r} (columns: {list(frame.columns)})")
@@ -88,8 +97,9 @@ def _keep_first_seen_order(column: pd.Series) -> pd.Series:
     return column.map(order)
 
 
-def rank_marks(frame: pd.DataFrame, metric_ids: Sequence[str], group_cols: Sequence[str],
-               decimals: int = 2) -> pd.DataFrame:
+def rank_marks(
+    frame: pd.DataFrame, metric_ids: Sequence[str], group_cols: Sequence[str], decimals: int = 2
+) -> pd.DataFrame:
     """``best`` / ``second`` / ``""`` per cell, per group and metric, direction-aware, on rounded values."""
     marks = pd.DataFrame("", index=frame.index, columns=list(metric_ids))
     for _, part in frame.groupby(list(group_cols), sort=False):
@@ -104,8 +114,14 @@ def rank_marks(frame: pd.DataFrame, metric_ids: Sequence[str], group_cols: Seque
     return marks
 
 
-def render(frame: pd.DataFrame, fmt: str = "markdown", *, decimals: int = 2, std: bool = False,
-           caption: str | None = None) -> str:
+def render(
+    frame: pd.DataFrame,
+    fmt: str = "markdown",
+    *,
+    decimals: int = 2,
+    std: bool = False,
+    caption: str | None = None,
+) -> str:
     """Format a :func:`table` result: ``csv`` (plain numbers), ``markdown``, ``latex`` (booktabs), ``text``."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -128,7 +144,11 @@ def render(frame: pd.DataFrame, fmt: str = "markdown", *, decimals: int = 2, std
         arrow = "\u2191" if spec.higher_is_better else "\u2193"
         if fmt == "latex":
             arrow_tex = r"\uparrow" if spec.higher_is_better else r"\downarrow"
-            inner = spec.latex[1:-1] if spec.latex.startswith("$") and spec.latex.endswith("$") else rf"\mathrm{{{spec.latex}}}"
+            inner = (
+                spec.latex[1:-1]
+                if spec.latex.startswith("$") and spec.latex.endswith("$")
+                else rf"\mathrm{{{spec.latex}}}"
+            )
             header = f"${inner}{arrow_tex}$"
         else:
             header = f"{spec.name} {arrow}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -20,6 +20,6 @@ def read_rgb_or_gray(path: Path) -> np.ndarray:
     return image
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_golden(root: str, name: str) -> dict:
     return json.loads((Path(root) / "golden" / name).read_text())
