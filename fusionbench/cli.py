@@ -325,10 +325,11 @@ def table_command(
             progress=None,
         )
         text = render(frame, fmt, decimals=decimals, std=std)
+        text = text if text.endswith("\n") else text + "\n"
         if output is not None:
             write_text_atomic(output, text)
     if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
+        click.echo(text, nl=False)
     else:
         click.echo(f"wrote {output}", err=True)
 

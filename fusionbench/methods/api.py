@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 # Imported for their registrations.
-from fusionbench.methods import classic, didfuse, gff, ifcnn, multiscale, tardal  # noqa: F401
+from fusionbench.methods import classic, didfuse, gff, ifcnn, multiscale, sdnet, tardal, u2fusion  # noqa: F401
 from fusionbench.methods.base import METHODS, Method, MethodError
 from fusionbench.methods.colour import merge_y, split_y, to_uint8
 from fusionbench.methods.precomputed import PUBLISHED, FolderMethod, PublishedMethod

@@ -10,6 +10,10 @@ variables onto the ``Conv2d`` layers of a torch module: kernels are permuted to 
 Padding is not stored in a checkpoint: each baseline applies the padding of its original graph
 itself (``tf.pad(..., "REFLECT")`` before a ``VALID`` convolution, or ``padding="SAME"``, see
 :func:`tf_same_padding`).
+
+The TF-1 era test scripts of these baselines wrote their float outputs with ``scipy.misc.imsave``,
+which min-max stretches each image to 0..255; :func:`imsave_stretch` reproduces that step for the
+methods' explicit ``stretch=True`` option (fusionbench never stretches by default).
 """
 
 from __future__ import annotations
@@ -33,13 +37,16 @@ class TFConv:
     bias: str
 
 
-def load_tf_convs(module: Any, state: Mapping[str, Any], convs: list[TFConv], path_hint: str) -> None:
+def load_tf_convs(
+    module: Any, state: Mapping[str, Any], convs: list[TFConv], path_hint: str, architecture: str
+) -> None:
     """Fill the ``Conv2d`` layers of ``module`` from a TF-named, TF-layout state dict.
 
     ``state`` must hold exactly the kernel and bias variables that ``convs`` names, with the shapes
     the layers need. Raises :class:`~fusionbench.methods.weights.WeightsError` naming the TF
     variables that are missing, unexpected, not tensors or of the wrong shape; the module is left
-    untouched when it does.
+    untouched when it does. ``path_hint`` (the file) and ``architecture`` (the network's name) go
+    into the messages.
     """
     import torch
 
@@ -48,8 +55,9 @@ def load_tf_convs(module: Any, state: Mapping[str, Any], convs: list[TFConv], pa
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise WeightsError(
-            f"{path_hint}: the TF variables do not fit the {type(module).__name__} architecture "
-            f"(missing {len(missing)}, e.g. {missing[:3]}; unexpected {len(unexpected)}, e.g. {unexpected[:3]})"
+            f"{path_hint}: the TF variables do not fit the {architecture} "
+            f"(missing {len(missing)}, e.g. {missing[:3]}; "
+            f"unexpected {len(unexpected)}, e.g. {unexpected[:3]})"
         )
     layers = dict(module.named_modules())
     converted: dict[str, Any] = {}
@@ -83,3 +91,16 @@ def tf_same_padding(size: int, kernel: int, stride: int = 1) -> tuple[int, int]:
     """
     total = max(kernel - (stride if size % stride == 0 else size % stride), 0)
     return total // 2, total - total // 2
+
+
+def imsave_stretch(x: Any) -> Any:
+    """Min-max stretch each image of a ``(N, C, H, W)`` tensor to [0, 1].
+
+    This is what ``scipy.misc.imsave`` (SciPy < 1.2, ``toimage`` -> ``bytescale``) did to a float
+    image before writing it: ``(x - min) * 255 / (max - min)``, then ``+ 0.5`` and truncation to
+    ``uint8`` (fusionbench's :func:`~fusionbench.methods.colour.to_uint8` rounds the same way). A
+    constant image becomes 0, as in ``bytescale``.
+    """
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    span = x.amax(dim=(1, 2, 3), keepdim=True) - lo
+    return (x - lo) / span.masked_fill(span == 0, 1)

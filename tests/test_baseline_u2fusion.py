@@ -1,0 +1,249 @@
+"""U2Fusion baseline: TF weight conversion, fidelity to the published TNO images, bad weight files.
+
+The published images were written with ``scipy.misc.imsave`` (min-max stretched), so fidelity is
+checked with ``stretch=True``. One pair at 480x640 takes about 8 s on two CPU cores, so the test
+runs the three smallest TNO pairs; the full 42-pair numbers (92.8 dB to identical, median 95.6 dB,
+at most one grey level apart) are in the module docstring and were measured with the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fusionbench.methods.u2fusion  # noqa: F401  (registers "u2fusion")
+from fusionbench.io import read_image
+from fusionbench.methods import MethodError, fuse, get_method
+from fusionbench.methods.colour import to_uint8
+from fusionbench.methods.tf_checkpoint import TFConv, load_tf_convs, tf_same_padding
+from fusionbench.methods.u2fusion import TF_CONVS, WEIGHTS, U2Fusion
+from fusionbench.methods.weights import WeightFile, WeightsError
+
+FILE = "model.ckpt.tf2torch.pth"
+#: The smallest TNO pairs (247x359, 256x256, 280x280).
+SMALL_PAIRS = ("37", "08", "05")
+
+
+@pytest.fixture(scope="module")
+def weights_dir(request) -> Path:
+    env = os.environ.get("FUSIONBENCH_WEIGHTS")
+    if env:
+        return Path(env)
+    return request.getfixturevalue("shared_root") / "weights"
+
+
+@pytest.fixture(scope="module")
+def method(weights_dir) -> U2Fusion:
+    return get_method("u2fusion", weights=weights_dir)
+
+
+@pytest.fixture(scope="module")
+def stretched(weights_dir) -> U2Fusion:
+    return get_method("u2fusion", weights=weights_dir, stretch=True)
+
+
+def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
+    folder = shared_root / "datasets" / "tno" / "test"
+    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
+
+
+def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def own_file(path: Path) -> type[U2Fusion]:
+    """U2Fusion registered with ``path``'s name and hash (to reach the checks after the hash)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    class Patched(U2Fusion):
+        weight_files = (WeightFile("u2fusion", path.name, digest, "test"),)
+
+    return Patched
+
+
+# -- registration and options ---------------------------------------------------------------
+
+
+def test_registered_with_card_fields(method):
+    assert isinstance(method, U2Fusion)
+    row = method.as_row()
+    assert row["id"] == "u2fusion" and row["name"] == "U2Fusion" and row["kind"] == "learned"
+    assert method.config() == {"source_order": "ir_vis", "stretch": False}
+    assert method.weights_sha256() == WEIGHTS.sha256
+    assert method.cache_key() != get_method("u2fusion", stretch=True).cache_key()
+
+
+def test_bad_source_order_is_a_method_error():
+    with pytest.raises(MethodError, match="source_order must be one of"):
+        get_method("u2fusion", source_order="ir")
+
+
+def test_sha256_matches_manifest(shared_root):
+    manifest = {f["path"]: f for f in json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]}
+    assert manifest[f"weights/u2fusion/{FILE}"]["sha256"] == WEIGHTS.sha256
+
+
+# -- TF conversion --------------------------------------------------------------------------
+
+
+def test_every_tf_variable_loaded_and_parameter_count(method, weights_dir):
+    state = torch.load(weights_dir / "u2fusion" / FILE, map_location="cpu", weights_only=True)
+    assert sorted(state) == sorted(n for c in TF_CONVS for n in (c.kernel, c.bias))
+    layers = dict(method.network().named_modules())
+    for conv in TF_CONVS:
+        layer = layers[conv.module]
+        assert torch.equal(layer.weight, state[conv.kernel].permute(3, 2, 0, 1)), conv.kernel
+        assert torch.equal(layer.bias, state[conv.bias]), conv.bias
+    assert method.parameter_count() == 659217  # weights/MANIFEST.json total_parameters
+
+
+def test_tf_kernel_layout_is_converted_to_a_cross_correlation():
+    # A TF kernel [kh, kw, in, out] applied as TF does: out[y, x, o] = sum k[i, j, c, o] x[y+i, x+j, c].
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((3, 2, 2, 4)).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    image = rng.standard_normal((2, 6, 5)).astype(np.float32)  # (in, H, W)
+    module = torch.nn.ModuleDict({"conv": torch.nn.Conv2d(2, 4, (3, 2))})
+    load_tf_convs(
+        module,
+        {"k": torch.from_numpy(kernel), "b": torch.from_numpy(bias)},
+        [TFConv("conv", "k", "b")],
+        "t",
+        "test",
+    )
+    expected = np.zeros((4, 4, 4), np.float32)
+    for y in range(4):
+        for x in range(4):
+            patch = image[:, y : y + 3, x : x + 2]  # (in, kh, kw)
+            expected[:, y, x] = np.einsum("cij,ijco->o", patch, kernel) + bias
+    got = module["conv"](torch.from_numpy(image)[None])[0].detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_tf_same_padding_puts_the_extra_pixel_after():
+    assert tf_same_padding(10, 5) == (2, 2)
+    assert tf_same_padding(10, 4) == (1, 2)
+    assert tf_same_padding(10, 3, stride=2) == (0, 1)
+    assert tf_same_padding(9, 3, stride=2) == (1, 1)
+    assert tf_same_padding(4, 1) == (0, 0)
+
+
+def test_padding_is_reflect_not_zero(method):
+    # A constant image stays constant through reflect-padded convolutions (zero padding would
+    # darken the border), so the fused image of two constant planes is constant.
+    plane = np.full((12, 17), 0.6, np.float32)
+    out = method.fuse(plane, plane)
+    assert np.ptp(out) < 1e-6
+
+
+# -- fidelity -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pair", SMALL_PAIRS)
+def test_reproduces_published_tno_images(stretched, shared_root, pair):
+    ir, vis = tno_pair(shared_root, pair)
+    published = read_image(shared_root / "results" / "tno" / "test" / "u2fusion" / f"{pair}.png")
+    ours = fuse(stretched, ir, vis)
+    assert ours.shape == published.shape and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - published).max() <= 1
+    assert psnr_8bit(ours, published) >= 90.0
+
+
+def test_without_stretch_only_the_range_differs(method, stretched, shared_root):
+    ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "08"))
+    raw = method.fuse(ir, vis)
+    assert raw.min() > 0.0 and raw.max() < 1.0  # tanh / 2 + 0.5, not stretched
+    expected = (raw - raw.min()) / (raw.max() - raw.min())
+    np.testing.assert_allclose(stretched.fuse(ir, vis), expected, atol=2e-6)
+
+
+def test_source_order_matters(weights_dir, method, shared_root):
+    ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "37"))
+    swapped = get_method("u2fusion", weights=weights_dir, source_order="vis_ir")
+    assert np.abs(swapped.fuse(ir, vis) - method.fuse(ir, vis)).mean() > 0.01
+    np.testing.assert_array_equal(swapped.fuse(vis, ir), method.fuse(ir, vis))
+
+
+def test_batch_equals_loop(method):
+    rng = np.random.default_rng(1)
+    ir = rng.random((2, 21, 30), dtype=np.float32)
+    vis = rng.random((2, 21, 30), dtype=np.float32)
+    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
+    np.testing.assert_allclose(method.fuse_batch(ir, vis), loop, atol=1e-6)
+
+
+def test_too_small_image_is_a_method_error(method):
+    with pytest.raises(MethodError, match="at least 2x2"):
+        method.fuse(np.zeros((1, 5), np.float32), np.zeros((1, 5), np.float32))
+
+
+# -- bad weight files -----------------------------------------------------------------------
+
+
+def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path / "elsewhere"))
+    method = U2Fusion(weights=tmp_path)
+    with pytest.raises(WeightsError, match=r"put model\.ckpt\.tf2torch\.pth .* at .*u2fusion"):
+        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
+    assert method._network is None
+
+
+def test_truncated_file_is_refused(tmp_path, weights_dir):
+    (tmp_path / "u2fusion").mkdir()
+    data = (weights_dir / "u2fusion" / FILE).read_bytes()
+    (tmp_path / "u2fusion" / FILE).write_bytes(data[: len(data) // 2])
+    method = U2Fusion(weights=tmp_path)
+    with pytest.raises(WeightsError, match=r"does not match the published model\.ckpt\.tf2torch\.pth"):
+        method.network()
+    assert method._network is None
+    # Even with a matching hash registered, the truncated file cannot be loaded.
+    method = own_file(tmp_path / "u2fusion" / FILE)(weights=tmp_path)
+    with pytest.raises(WeightsError, match="cannot be loaded as a weights-only checkpoint"):
+        method.network()
+    assert method._network is None
+
+
+def test_wrong_hash_is_refused(tmp_path, weights_dir):
+    (tmp_path / "u2fusion").mkdir()
+    shutil.copy(weights_dir / "sdnet" / "SDNet.model.tf2torch.pth", tmp_path / "u2fusion" / FILE)
+    with pytest.raises(WeightsError, match=r"sha256 .* does not match"):
+        U2Fusion(weights=tmp_path).network()
+
+
+def test_renamed_tf_variables_are_refused(tmp_path, weights_dir):
+    state = torch.load(weights_dir / "u2fusion" / FILE, map_location="cpu", weights_only=True)
+    state = {k.replace("Generator_1/", "Generator/"): v for k, v in state.items()}
+    torch.save(state, tmp_path / "renamed.pth")
+    method = own_file(tmp_path / "renamed.pth")(weights=tmp_path)
+    with pytest.raises(
+        WeightsError,
+        match=r"TF checkpoint\): the TF variables do not fit the U2Fusion generator \(missing 8, .*Gen",
+    ):
+        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
+    assert method._network is None
+
+
+def test_wrong_kernel_shape_is_refused(tmp_path, weights_dir):
+    state = torch.load(weights_dir / "u2fusion" / FILE, map_location="cpu", weights_only=True)
+    name = "Generator/encoder/conv1_1/kernel"
+    state[name] = state[name].permute(3, 2, 0, 1).contiguous()  # already torch layout: refused
+    torch.save(state, tmp_path / "torch_layout.pth")
+    with pytest.raises(WeightsError, match=r"conv1_1/kernel has shape \[44, 2, 3, 3\], .* expects \[3, 3, 2, 44\]"):
+        own_file(tmp_path / "torch_layout.pth")(weights=tmp_path).network()
+
+
+def test_output_is_uint8_gray_for_gray_vis_and_rgb_for_colour(method):
+    rng = np.random.default_rng(2)
+    ir = rng.integers(0, 256, (16, 20), dtype=np.uint8)
+    vis_rgb = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    assert fuse(method, ir, ir).shape == (16, 20)
+    assert fuse(method, ir, vis_rgb).shape == (16, 20, 3)
+    assert to_uint8(method.fuse(ir / 255.0, ir / 255.0)).dtype == np.uint8
