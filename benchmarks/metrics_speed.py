@@ -54,10 +54,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.signal import convolve2d  # noqa: E402
 
-from fusionbench.metrics import SEED_METRICS, compute, compute_batch, list_metrics  # noqa: E402
-from fusionbench.metrics import _inputs, api  # noqa: E402
+from fusionbench.metrics import SEED_METRICS, _inputs, api, compute, compute_batch, list_metrics  # noqa: E402  # noqa: E402
 from fusionbench.metrics.conventions import get_convention  # noqa: E402
-
 
 # --------------------------------------------------------------------------------------------
 # Data
@@ -279,15 +277,23 @@ def main() -> None:
     all_ids = [spec.id for spec in list_metrics()]
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
-        pass
-    print(f"fusionbench metrics speed: {len(loaded)} MSRS test pairs ({h} x {w}) cycled to {len(triples)} triples; "
-          f"fused = PIAFusion result for {published}, average fusion for {len(loaded) - published}")
-    print(f"{ARGS.threads} thread(s); {cpu}; numpy {np.__version__}, torch {torch.__version__}, "
-          f"OpenCV {cv2.__version__}; torch device {ARGS.device}; median of {ARGS.repeats} repeats\n")
+        cpu = platform.processor() or platform.machine()
+    print(
+        f"fusionbench metrics speed: {len(loaded)} MSRS test pairs ({h} x {w}) cycled to {len(triples)} triples; "
+        f"fused = PIAFusion result for {published}, average fusion for {len(loaded) - published}"
+    )
+    print(
+        f"{ARGS.threads} thread(s); {cpu}; numpy {np.__version__}, torch {torch.__version__}, "
+        f"OpenCV {cv2.__version__}; torch device {ARGS.device}; median of {ARGS.repeats} repeats\n"
+    )
 
-    rows = {"seed six": time_paths(triples, None, ARGS.batch), f"all {len(all_ids)}": time_paths(triples, "all", ARGS.batch)}
+    rows = {
+        "seed six": time_paths(triples, None, ARGS.batch),
+        f"all {len(all_ids)}": time_paths(triples, "all", ARGS.batch),
+    }
 
     base_triples = loaded[: ARGS.baseline_pairs]
     base_ms = median_ms_per_triple(lambda: [baseline_seed(*t) for t in base_triples], len(base_triples), 1)
@@ -299,7 +305,10 @@ def main() -> None:
         for path in ("numpy", "torch"):
             ratio = f"{base_ms / times[path, 1]:8.1f}x" if label == "seed six" else ""
             print(f"{label + '  ' + path:22s}{times[path, 1]:10.1f}{times[path, ARGS.batch]:11.1f}   {ratio}")
-    print(f"{'baseline (seed six)':22s}{base_ms:10.1f}{'':11s}   scipy convolve2d evaluator, {len(base_triples)} triple(s)")
+    print(
+        f"{'baseline (seed six)':22s}{base_ms:10.1f}{'':11s}   "
+        f"scipy convolve2d evaluator, {len(base_triples)} triple(s)"
+    )
 
     print("\nper metric, numpy path, batch 1 (each alone: shared intermediates counted in every metric)")
     breakdown = per_metric_ms(loaded, all_ids)
@@ -315,10 +324,15 @@ def main() -> None:
         print(f"{metric:10s}{ms:8.1f}{extra}")
     if tm_vif is not None:
         tm_ms = median_ms_per_triple(lambda: [tm_vif(*t) for t in base_triples], len(base_triples), 1)
-        print(f"{'vif':10s}{breakdown['vif']:8.1f}{tm_ms:14.1f}{tm_ms / breakdown['vif']:9.1f}x   vs torchmetrics VIF (float64)")
+        print(
+            f"{'vif':10s}{breakdown['vif']:8.1f}{tm_ms:14.1f}{tm_ms / breakdown['vif']:9.1f}x   "
+            "vs torchmetrics VIF (float64)"
+        )
     in_six = sum(breakdown[m] for m in SEED_METRICS) + breakdown["(prepare)"]
-    print(f"(prepare + the six alone: {in_six:.1f} ms; together they share levels and histograms: "
-          f"{rows['seed six']['numpy', 1]:.1f} ms)")
+    print(
+        f"(prepare + the six alone: {in_six:.1f} ms; together they share levels and histograms: "
+        f"{rows['seed six']['numpy', 1]:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -221,9 +221,7 @@ def _images_by_stem(role: str, folder: Path) -> dict[str, Path]:
     if duplicates:
         shown = [f"{', '.join(sorted(f.name for f in by_stem[s]))}" for s in duplicates[:_SHOWN]]
         more = f" and {len(duplicates) - _SHOWN} more" if len(duplicates) > _SHOWN else ""
-        raise PairingError(
-            f"{role} folder {folder} holds several images with the same stem: {'; '.join(shown)}{more}"
-        )
+        raise PairingError(f"{role} folder {folder} holds several images with the same stem: {'; '.join(shown)}{more}")
     return {stem: files[0] for stem, files in by_stem.items()}
 
 

@@ -67,9 +67,7 @@ def test_bad_rule_is_a_method_error():
 
 
 def test_sha256_matches_manifest(shared_root):
-    manifest = {
-        f["path"]: f for f in json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
-    }
+    manifest = {f["path"]: f for f in json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]}
     assert manifest["weights/didfuse/Encoder.pkl"]["sha256"] == ENCODER_WEIGHTS.sha256
     assert manifest["weights/didfuse/Decoder.pkl"]["sha256"] == DECODER_WEIGHTS.sha256
 
@@ -133,9 +131,7 @@ def _with_own_encoder(path: Path, weights_dir: Path, tmp_path: Path) -> DIDFuse:
 
 def test_renamed_keys_are_refused(tmp_path, weights_dir):
     checkpoint = torch.load(weights_dir / "didfuse" / "Encoder.pkl", map_location="cpu", weights_only=True)
-    checkpoint["weight"] = {
-        k.replace("cov2.cov2.", "cov2.block."): v for k, v in checkpoint["weight"].items()
-    }
+    checkpoint["weight"] = {k.replace("cov2.cov2.", "cov2.block."): v for k, v in checkpoint["weight"].items()}
     torch.save(checkpoint, tmp_path / "renamed.pkl")
     method = _with_own_encoder(tmp_path / "renamed.pkl", weights_dir, tmp_path)
     with pytest.raises(WeightsError, match=r"DIDFuse encoder\): the weights do not fit the DIDFuseEncoder"):

@@ -249,8 +249,7 @@ def test_box_mean_counts_only_pixels_inside_the_image():
     x = np.random.default_rng(6).random((9, 12))
     for r in (1, 2, 20):
         expected = [
-            [x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean() for j in range(12)]
-            for i in range(9)
+            [x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean() for j in range(12)] for i in range(9)
         ]
         np.testing.assert_allclose(box_mean(x, r), expected, atol=1e-13)
 
@@ -328,9 +327,7 @@ def test_uint16_and_float_inputs_with_their_data_range():
     ir16 = ir8.astype(np.uint16) * 257  # the same levels on 0..65535
     np.testing.assert_array_equal(fuse("gff", ir16, vis8, data_range={"ir": 65535}), expected)
     np.testing.assert_array_equal(fuse("gff", ir8 / 255.0, vis8 / 255.0), expected)
-    np.testing.assert_array_equal(
-        fuse("gff", ir8.astype(float), vis8.astype(float), data_range=255), expected
-    )
+    np.testing.assert_array_equal(fuse("gff", ir8.astype(float), vis8.astype(float), data_range=255), expected)
 
 
 @pytest.mark.parametrize(
@@ -417,9 +414,7 @@ def test_output_is_clipped_to_the_unit_range():
         def _fuse(self, ir, vis_y):
             return ir * 4 - 1.5
 
-    out = Overshoot().fuse(
-        np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4), np.zeros((4, 4), np.float32)
-    )
+    out = Overshoot().fuse(np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4), np.zeros((4, 4), np.float32))
     assert out.min() == 0.0 and out.max() == 1.0
 
 

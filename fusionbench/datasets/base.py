@@ -87,9 +87,7 @@ class VerifyReport:
             problems.append(f"{len(self.mismatched)} not matching ({self.check}: {listing(self.mismatched)})")
         if self.missing:
             problems.append(f"{len(self.missing)} missing ({listing(self.missing)})")
-        return (
-            f"{self.dataset}/{self.split}: {'; '.join(problems)} of {self.checked} files under {self.folder}"
-        )
+        return f"{self.dataset}/{self.split}: {'; '.join(problems)} of {self.checked} files under {self.folder}"
 
 
 class Dataset:
@@ -117,9 +115,7 @@ class Dataset:
 
     def check_split(self, split: str) -> None:
         if split not in self.splits:
-            raise DatasetError(
-                f"dataset {self.name!r} has no split {split!r} (splits: {', '.join(self.splits)})"
-            )
+            raise DatasetError(f"dataset {self.name!r} has no split {split!r} (splits: {', '.join(self.splits)})")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} splits={self.splits}>"

@@ -49,8 +49,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     "roadscene": {
         "description": "RoadScene (FLIR, aligned crops cropinfrared + crop_LR_visible): test = CDDFuse's "
         "50 pairs, train = the other 171 (no official split). JPEG, IR grey, VIS RGB.",
-        "reference": "H. Xu et al., FusionDN (AAAI 2020) / U2Fusion (TPAMI 2020); "
-        "github.com/hanna-xu/RoadScene",
+        "reference": "H. Xu et al., FusionDN (AAAI 2020) / U2Fusion (TPAMI 2020); github.com/hanna-xu/RoadScene",
         "sources": [
             (
                 "hanna-xu/RoadScene",
@@ -76,11 +75,7 @@ DATASETS: dict[str, dict[str, Any]] = {
             (
                 "ycc568/my-seafusion",  # a copy of VIF-Benchmark holding all 361 official test pairs
                 {
-                    **{
-                        f"{s}/{m}": f"datasets/test_imgs/{m}"
-                        for s in ("test", "trainpool")
-                        for m in ("ir", "vi")
-                    },
+                    **{f"{s}/{m}": f"datasets/test_imgs/{m}" for s in ("test", "trainpool") for m in ("ir", "vi")},
                     "official-test/ir": "datasets/test_imgs/ir",
                     "official-test/vi": "datasets/test_imgs/vi",
                 },
@@ -126,9 +121,7 @@ def build(shared: Path) -> dict[str, dict[str, Any]]:
 
     manifests = {}
     for name, table in DATASETS.items():
-        sources = [
-            _source(repo, members, transforms, entries) for repo, members, transforms in table["sources"]
-        ]
+        sources = [_source(repo, members, transforms, entries) for repo, members, transforms in table["sources"]]
         splits: dict[str, Any] = {}
         for (dataset, split), pairs in by_split.items():
             if dataset == name:
@@ -206,9 +199,7 @@ def _check_tags(manifest: dict) -> None:
         ids = spec["ids"] if "ids" in spec else [p["id"] for p in spec["pairs"]]
         untagged = [i for i in ids if i[-1:] not in suffixes]
         if untagged:
-            raise ValueError(
-                f"{manifest['name']}/{split}: ids without a {'/'.join(suffixes)} suffix: {untagged[:5]}"
-            )
+            raise ValueError(f"{manifest['name']}/{split}: ids without a {'/'.join(suffixes)} suffix: {untagged[:5]}")
 
 
 def render(manifest: dict) -> str:
@@ -226,9 +217,7 @@ def render(manifest: dict) -> str:
             list_key = "pairs" if "pairs" in spec else "ids"
             head = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in spec.items() if k != list_key)
             lines.append(f"  {json.dumps(split)}: {{{head}{', ' if head else ''}{json.dumps(list_key)}: [")
-            lines.extend(
-                f"   {json.dumps(item)}{',' if n < len(items) - 1 else ''}" for n, item in enumerate(items)
-            )
+            lines.extend(f"   {json.dumps(item)}{',' if n < len(items) - 1 else ''}" for n, item in enumerate(items))
             lines.append(f"  ]}}{',' if j < len(value) - 1 else ''}")
         lines.append(f" }}{comma}")
     lines.append("}")
@@ -255,9 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             write_text_atomic(path, text)
             log.info("wrote %s", path)
     if args.check and stale:
-        log.error(
-            "stale: %s (run python -m fusionbench.datasets.build_manifests)", ", ".join(map(str, stale))
-        )
+        log.error("stale: %s (run python -m fusionbench.datasets.build_manifests)", ", ".join(map(str, stale)))
         return 1
     return 0
 

@@ -77,8 +77,7 @@ def _describe(ds: Dataset, split: str, root: Path) -> dict[str, object]:
         spec = ds.split(split)
         folder = split_folder(root, ds.name, split)
         present = sum(
-            all((folder / FOLDER_OF[key] / f.file).is_file() for key, f in pair.files().items())
-            for pair in spec.pairs
+            all((folder / FOLDER_OF[key] / f.file).is_file() for key, f in pair.files().items()) for pair in spec.pairs
         )
         return {
             "pairs": len(spec.pairs),

@@ -294,6 +294,4 @@ def _check_entry(archive: Path, name: str, link: str | None = None) -> None:
             continue
         posix = path.replace("\\", "/")
         if posix.startswith("/") or _DRIVE.match(posix) or ".." in posix.split("/"):
-            raise DatasetError(
-                f"{archive}: refusing an archive with an unsafe entry {path!r} (absolute path or '..')"
-            )
+            raise DatasetError(f"{archive}: refusing an archive with an unsafe entry {path!r} (absolute path or '..')")

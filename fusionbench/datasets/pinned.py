@@ -108,9 +108,7 @@ class PinnedDataset(Dataset):
         self.tag_by_suffix = dict(manifest.get("tag_by_suffix", {}))
         self._splits = {name: _parse_split(name, spec) for name, spec in manifest["splits"].items()}
         self.splits = tuple(self._splits)
-        self.sources = tuple(
-            Source(**{k: v for k, v in s.items() if k != "note"}) for s in manifest.get("sources", ())
-        )
+        self.sources = tuple(Source(**{k: v for k, v in s.items() if k != "note"}) for s in manifest.get("sources", ()))
 
     def split(self, split: str) -> Split:
         self.check_split(split)

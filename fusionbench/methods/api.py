@@ -22,7 +22,18 @@ from typing import Any
 import numpy as np
 
 # Imported for their registrations.
-from fusionbench.methods import classic, didfuse, gff, ifcnn, multiscale, sdnet, tardal, u2fusion  # noqa: F401
+from fusionbench.methods import (  # noqa: F401  (imported for their registrations)
+    classic,
+    densefuse,
+    didfuse,
+    gff,
+    ifcnn,
+    multiscale,
+    sdnet,
+    seafusion,
+    tardal,
+    u2fusion,
+)
 from fusionbench.methods.base import METHODS, Method, MethodError
 from fusionbench.methods.colour import merge_y, split_y, to_uint8
 from fusionbench.methods.precomputed import PUBLISHED, FolderMethod, PublishedMethod

@@ -118,8 +118,7 @@ class Method(ABC):
         bad = int(np.count_nonzero(~np.isfinite(fused)))
         if bad:
             raise MethodError(
-                f"method {self.id!r} produced {bad} non-finite value(s) (NaN or inf) in a fused image of "
-                f"shape {shape}"
+                f"method {self.id!r} produced {bad} non-finite value(s) (NaN or inf) in a fused image of shape {shape}"
             )
         return np.clip(fused, 0.0, 1.0).astype(np.float32)
 
@@ -162,9 +161,7 @@ def check_planes(ir: Any, vis_y: Any, *, ndim: int) -> tuple[np.ndarray, np.ndar
             raise MethodError(f"{role}: expected values in [0, 1], got {lo:.6g}..{hi:.6g}")
         out.append(np.ascontiguousarray(x, dtype=np.float32))
     if out[0].shape != out[1].shape:
-        raise MethodError(
-            f"IR has shape {out[0].shape} but VIS Y has shape {out[1].shape}; expected equal shapes"
-        )
+        raise MethodError(f"IR has shape {out[0].shape} but VIS Y has shape {out[1].shape}; expected equal shapes")
     return out[0], out[1]
 
 

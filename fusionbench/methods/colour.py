@@ -58,9 +58,7 @@ def merge_y(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """
     y, cb, cr = (np.asarray(c, dtype=np.float64) for c in (y, cb, cr))
     if not (y.ndim == 2 and y.shape == cb.shape == cr.shape):
-        raise MethodError(
-            f"merge_y: expected three (H, W) planes of one shape, got {y.shape}, {cb.shape}, {cr.shape}"
-        )
+        raise MethodError(f"merge_y: expected three (H, W) planes of one shape, got {y.shape}, {cb.shape}, {cr.shape}")
     dcr, dcb = cr - 0.5, cb - 0.5
     rgb = np.stack(
         [y + R_FROM_CR * dcr, y + G_FROM_CR * dcr + G_FROM_CB * dcb, y + B_FROM_CB * dcb],

@@ -170,7 +170,7 @@ class DIDFuse(LearnedMethod):
         if self.rule == "average":
             return (a + b) / 2
         import torch
-        import torch.nn.functional as F  # noqa: N812 (the usual torch alias)
+        import torch.nn.functional as F
 
         def activity(x: Any) -> Any:
             box = F.avg_pool2d(x.abs(), 3, stride=1, padding=1, count_include_pad=True)

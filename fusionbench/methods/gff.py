@@ -89,9 +89,7 @@ class GuidedFilterFusion(ClassicMethod):
 
     id = "gff"
     name = "GFF"
-    description = (
-        "guided filtering fusion: two-scale decomposition, saliency weights refined by guided filters"
-    )
+    description = "guided filtering fusion: two-scale decomposition, saliency weights refined by guided filters"
     reference = "Li, Kang & Hu, Image fusion with guided filtering, IEEE TIP 22(7), 2013"
 
     def __post_init__(self) -> None:

@@ -116,9 +116,7 @@ class IFCNN(LearnedMethod):
     ) -> None:
         super().__init__(weights=weights, device=device)
         if normalization not in NORMALIZATIONS:
-            raise MethodError(
-                f"ifcnn: normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}"
-            )
+            raise MethodError(f"ifcnn: normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
         self.normalization = normalization
         self.truncate_channels = bool(truncate_channels)
 
@@ -139,7 +137,7 @@ class IFCNN(LearnedMethod):
 
     def forward(self, network: Any, ir: Any, vis_y: Any) -> Any:
         import torch
-        import torch.nn.functional as F  # noqa: N812 (the usual torch alias)
+        import torch.nn.functional as F
 
         mean_values, std_values = NORMALIZATIONS[self.normalization]
         mean = ir.new_tensor(mean_values).view(1, 3, 1, 1)

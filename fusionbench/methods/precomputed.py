@@ -98,9 +98,7 @@ class PublishedMethod(Method):
                 f"{self.id}: no published fused images for {dataset}/{split} ({folder} does not exist), "
                 f"so none for pair {pair_id!r}"
             )
-        raise MethodError(
-            f"{self.id}: no fused image for pair {pair_id!r} of {dataset}/{split}: {path} not found"
-        )
+        raise MethodError(f"{self.id}: no fused image for pair {pair_id!r} of {dataset}/{split}: {path} not found")
 
     def source(self, dataset: str, split: str, data_root: str | Path | None) -> str | None:
         """Where the images came from (``repo @ commit``), from ``results/MANIFEST.json``; None if unknown."""
@@ -127,9 +125,7 @@ def _manifest_sources(manifest: str) -> tuple[tuple[str, str], ...]:
     for entry in entries:
         if isinstance(entry, dict) and entry.get("path") and entry.get("source_repo"):
             commit = str(entry.get("source_commit") or "")[:8]
-            out.append(
-                (entry["path"], f"{entry['source_repo']} @ {commit}" if commit else entry["source_repo"])
-            )
+            out.append((entry["path"], f"{entry['source_repo']} @ {commit}" if commit else entry["source_repo"]))
     return tuple(out)
 
 
@@ -167,11 +163,7 @@ class FolderMethod(Method):
     def _by_stem(self) -> dict[str, list[Path]]:
         by_stem: dict[str, list[Path]] = {}
         for entry in self.folder.iterdir():
-            if (
-                entry.name.startswith(".")
-                or entry.suffix.lower() not in IMAGE_EXTENSIONS
-                or not entry.is_file()
-            ):
+            if entry.name.startswith(".") or entry.suffix.lower() not in IMAGE_EXTENSIONS or not entry.is_file():
                 continue
             by_stem.setdefault(entry.stem, []).append(entry)
         return by_stem

@@ -127,7 +127,7 @@ class TarDAL(LearnedMethod):
 
     def _run(self, layers: Any, x: Any) -> Any:
         """Apply a Sequential, with BatchNorm from the image's own statistics when so configured."""
-        import torch.nn.functional as F  # noqa: N812 (the usual torch alias)
+        import torch.nn.functional as F
         from torch import nn
 
         for layer in layers:

@@ -274,8 +274,7 @@ def joint_histogram256(x_levels: Any, y_levels: Any) -> Any:
     if x_levels.dtype == np.uint8 and y_levels.dtype == np.uint8 and h * w < _CALC_HIST_MAX_PIXELS:
         pairs = zip(x_levels, y_levels, strict=True)
         hists = [
-            cv2.calcHist([np.ascontiguousarray(z) for z in xy], [0, 1], None, [256, 256], [0, 256] * 2)
-            for xy in pairs
+            cv2.calcHist([np.ascontiguousarray(z) for z in xy], [0, 1], None, [256, 256], [0, 256] * 2) for xy in pairs
         ]
         return np.stack(hists).reshape(m, 65536).astype(np.float64)
     offsets = np.arange(m).reshape(m, 1, 1) * 65536

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -225,7 +225,7 @@ class FusionBatch:
         return int(self.f.shape[-1])
 
 
-DataRange = Union[float, Mapping[str, float], None]
+DataRange = float | Mapping[str, float] | None
 
 
 def range_for(role: str, data_range: DataRange) -> float | None:
@@ -260,7 +260,7 @@ def prepare(
 def from_stacks(fused: Any, ir: Any, vis: Any, convention: Convention, label: str = "") -> FusionBatch:
     """Build a :class:`FusionBatch` from validated float64 (N, C, H, W) stacks (see :func:`to_stack`;
     numpy uint8 stacks on 0..255 are accepted too and converted here, after the gray conversion)."""
-    stacks = {role: ImageStack(x, int(x.shape[1])) for role, x in zip(ROLES, (fused, ir, vis))}
+    stacks = {role: ImageStack(x, int(x.shape[1])) for role, x in zip(ROLES, (fused, ir, vis), strict=True)}
     kinds = {_backend.is_torch(s.data) for s in stacks.values()}
     if len(kinds) != 1:
         raise TypeError("fused, ir and vis must all be numpy arrays or all torch tensors")
@@ -269,9 +269,7 @@ def from_stacks(fused: Any, ir: Any, vis: Any, convention: Convention, label: st
     hw = {role: shp[2:] for role, shp in shapes.items()}
     if len(set(hw.values())) != 1:
         raise ValueError(
-            f"{label}image sizes differ: "
-            + ", ".join(f"{r} {hw[r][0]}x{hw[r][1]}" for r in ROLES)
-            + " (H x W)"
+            f"{label}image sizes differ: " + ", ".join(f"{r} {hw[r][0]}x{hw[r][1]}" for r in ROLES) + " (H x W)"
         )
     if len(set(n.values())) != 1:
         raise ValueError(f"{label}batch sizes differ: " + ", ".join(f"{r} {n[r]}" for r in ROLES))

@@ -73,8 +73,7 @@ def _gradient_magnitude(gx: Any, gy: Any) -> tuple[Any]:
     return (xp.sqrt((gx * gx + gy * gy) / 2.0),)
 
 
-def ag(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def ag(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """Average gradient of the fused image (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

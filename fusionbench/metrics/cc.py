@@ -36,8 +36,7 @@ def cc_kernel(batch: Any) -> Any:
     return (c_a + c_b) / 2.0
 
 
-def cc(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def cc(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """Mean correlation of the fused image with the sources (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

@@ -47,7 +47,6 @@ def ce_kernel(batch: Any) -> Any:
     return (_kl_bits(ha, hf) + _kl_bits(hb, hf)) / 2.0
 
 
-def ce(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-       data_range: float | None = None) -> Any:
+def ce(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """Cross entropy of the sources against the fused image (see the module docstring)."""
     return _functional("ce", fused, ir, vis, convention, data_range)

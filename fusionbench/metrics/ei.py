@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from fusionbench.metrics import _backend
-from fusionbench.metrics._common import mean_hw
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -38,13 +37,19 @@ _DIFF = np.array([1.0, 0.0, -1.0])
     )
 )
 def ei_kernel(batch: Any) -> Any:
-    xp = batch.xp
-    gx = _backend.sep_filter(batch.f, _DIFF, _SMOOTH, "replicate")
-    gy = _backend.sep_filter(batch.f, _SMOOTH, _DIFF, "replicate")
-    return mean_hw(xp.sqrt(gx * gx + gy * gy))
+    (total,) = _backend.pixel_sums(_magnitude, batch.f, per_band=_sobel, halo=1)
+    return total / (batch.height * batch.width)
 
 
-def ei(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-       data_range: float | None = None) -> Any:
+def _sobel(f: Any) -> tuple[Any, Any]:
+    return _backend.sep_filter(f, _DIFF, _SMOOTH, "replicate"), _backend.sep_filter(f, _SMOOTH, _DIFF, "replicate")
+
+
+def _magnitude(gx: Any, gy: Any) -> tuple[Any]:
+    xp = _backend.namespace(gx)
+    return (xp.sqrt(gx * gx + gy * gy),)
+
+
+def ei(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """Edge intensity of the fused image (see the module docstring)."""
     return _functional("ei", fused, ir, vis, convention, data_range)

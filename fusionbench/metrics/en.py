@@ -56,8 +56,7 @@ def en_kernel(batch: Any) -> Any:
     return entropy_from_counts(fused_histogram(batch), 2.0)
 
 
-def en(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def en(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """EN of the fused image (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

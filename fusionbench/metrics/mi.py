@@ -23,9 +23,9 @@ from typing import Any
 
 from fusionbench.metrics import _backend
 from fusionbench.metrics._common import entropy_from_counts
-from fusionbench.metrics.en import level_histogram
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.en import level_histogram
 from fusionbench.metrics.spec import register
 
 
@@ -43,9 +43,7 @@ def _stretched_levels(x: Any) -> Any:
 def _mi_terms(batch: Any) -> list[tuple[Any, Any]]:
     """(levels, 256-bin histogram) of F, A and B."""
     if batch.convention.mi_minmax_stretch:
-        levels = [
-            batch.cached(f"stretched_{r}", lambda r=r: _stretched_levels(getattr(batch, r))) for r in "fab"
-        ]
+        levels = [batch.cached(f"stretched_{r}", lambda r=r: _stretched_levels(getattr(batch, r))) for r in "fab"]
         return [(lv, _backend.histogram256(lv)) for lv in levels]
     return [(batch.levels(r), level_histogram(batch, r)) for r in "fab"]
 
@@ -80,8 +78,7 @@ def mi_kernel(batch: Any) -> Any:
     return _mutual_information(la, ha, lf, hf, conv) + _mutual_information(lb, hb, lf, hf, conv)
 
 
-def mi(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def mi(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """MI(IR, F) + MI(VIS, F) (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

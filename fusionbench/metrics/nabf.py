@@ -104,7 +104,8 @@ def nabf_kernel(batch: Any) -> Any:
     return nabf_core(batch.f, batch.a, batch.b)
 
 
-def nabf(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-         data_range: float | None = None) -> Any:
+def nabf(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """Nabf artefact rate of the fused image (see the module docstring); lower is better."""
     return _functional("nabf", fused, ir, vis, convention, data_range)

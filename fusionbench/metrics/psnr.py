@@ -92,8 +92,9 @@ def psnr_kernel(batch: Any) -> Any:
     return standard
 
 
-def mse(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def mse(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """MSE of the fused image against the two sources (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``
@@ -102,8 +103,9 @@ def mse(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
     return _functional("mse", fused, ir, vis, convention, data_range)
 
 
-def psnr(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def psnr(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """PSNR of the fused image against the two sources (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

@@ -86,14 +86,19 @@ def _qcb_terms(g2a: Any, g4a: Any, g2b: Any, g4b: Any, g2f: Any, g4f: Any) -> tu
     )
 )
 def qcb_kernel(batch: Any) -> Any:
-    h, w = batch.height, batch.width
+    return _backend.map_images(_qcb_stack, batch.a, batch.b, batch.f)[0]
+
+
+def _qcb_stack(a: Any, b: Any, f: Any) -> tuple[Any]:
+    h, w = f.shape[-2:]
     csf = _csf_spectrum(h, w)
-    responses = [g for x in (batch.a, batch.b, batch.f) for g in _contrast_responses(x, csf)]
+    responses = [g for x in (a, b, f) for g in _contrast_responses(x, csf)]
     (total,) = _backend.pixel_sums(_qcb_terms, *responses)
-    return total / (h * w)
+    return (total / (h * w),)
 
 
-def qcb(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def qcb(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """Chen-Blum Qcb of the fused image (see the module docstring)."""
     return _functional("qcb", fused, ir, vis, convention, data_range)

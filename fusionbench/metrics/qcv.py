@@ -66,8 +66,12 @@ def _csf_spectrum(height: int, width: int) -> np.ndarray:
     )
 )
 def qcv_kernel(batch: Any) -> Any:
-    a, b, f = (minmax_stretch(x) for x in (batch.a, batch.b, batch.f))
-    csf = _csf_spectrum(batch.height, batch.width)
+    return _backend.map_images(_qcv_stack, batch.a, batch.b, batch.f)[0]
+
+
+def _qcv_stack(a: Any, b: Any, f: Any) -> tuple[Any]:
+    a, b, f = (minmax_stretch(x) for x in (a, b, f))
+    csf = _csf_spectrum(*f.shape[-2:])
     num = 0.0
     den = 0.0
     for src in (a, b):
@@ -76,10 +80,11 @@ def qcv_kernel(batch: Any) -> Any:
         distortion = block_reduce(diff * diff, BLOCK, "mean")
         num = num + sum_hw(weight * distortion)
         den = den + sum_hw(weight)
-    return num / den
+    return (num / den,)
 
 
-def qcv(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def qcv(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """Chen-Varshney Qcv of the fused image (see the module docstring); lower is better."""
     return _functional("qcv", fused, ir, vis, convention, data_range)

@@ -36,8 +36,9 @@ def scd_kernel(batch: Any) -> Any:
     return c1 + c2
 
 
-def scd(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def scd(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """Sum of the correlations of differences (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

@@ -42,8 +42,7 @@ def sd_kernel(batch: Any) -> Any:
     return xp.sqrt(mean_hw(c * c))
 
 
-def sd(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def sd(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """Standard deviation of the fused image (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

@@ -60,8 +60,7 @@ def _sf(f: Any, denominator: str) -> Any:
     return xp.sqrt(mean_hw(rows * rows) + mean_hw(cols * cols))
 
 
-def sf(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def sf(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:
     """Spatial frequency of the fused image (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

@@ -34,8 +34,9 @@ _GAUSS_11 = gaussian_1d(11, 1.5)
 _UNIFORM_7 = np.full(7, 1.0 / 7.0)
 
 
-def ssim_map_mean(x: Any, y: Any, window: np.ndarray, border: str, dynamic_range: float,
-                  covariance_scale: float = 1.0) -> Any:
+def ssim_map_mean(
+    x: Any, y: Any, window: np.ndarray, border: str, dynamic_range: float, covariance_scale: float = 1.0
+) -> Any:
     """Mean SSIM of two image stacks (M, H, W) with a separable ``window`` and ``border`` rule.
 
     Computed block by block of rows on the CPU ('valid': bands overlapping by the window size - 1;
@@ -64,8 +65,9 @@ def _local_moments(window: np.ndarray, border: str, x: Any, y: Any) -> tuple[Any
     return filt(x), filt(y), filt(x * x), filt(y * y), filt(x * y)
 
 
-def _ssim_map(dynamic_range: float, covariance_scale: float, mx: Any, my: Any, exx: Any, eyy: Any,
-              exy: Any) -> tuple[Any]:
+def _ssim_map(
+    dynamic_range: float, covariance_scale: float, mx: Any, my: Any, exx: Any, eyy: Any, exy: Any
+) -> tuple[Any]:
     """The SSIM map ``(2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``."""
     c1 = (0.01 * dynamic_range) ** 2
     c2 = (0.03 * dynamic_range) ** 2
@@ -103,8 +105,9 @@ def ssim_kernel(batch: Any) -> Any:
     return 0.5 * ssim_map_mean(f, a, _GAUSS_11, "replicate", dr) + 0.5 * ssim_map_mean(f, b, _GAUSS_11, "replicate", dr)
 
 
-def ssim(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-         data_range: float | None = None) -> Any:
+def ssim(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """SSIM of the fused image with the sources (see the module docstring for the three definitions).
 
     numpy input returns a float; torch input ``(N, C, H, W)`` returns a float64 tensor ``(N,)``.

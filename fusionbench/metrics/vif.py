@@ -22,7 +22,6 @@ by 15-35 % on TNO. torchmetrics' ``visual_information_fidelity(F, R)`` computes 
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 from fusionbench.metrics import _backend
@@ -151,8 +150,9 @@ def vif_kernel(batch: Any) -> Any:
     return total
 
 
-def vif(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang",
-        data_range: float | None = None) -> Any:
+def vif(
+    fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None
+) -> Any:
     """VIF(IR, F) + VIF(VIS, F) (see the module docstring for the formula and conventions).
 
     numpy input (one image, ``(H, W)`` or ``(H, W, 3)``) returns a float; torch input ``(N, C, H, W)``

@@ -1,0 +1,252 @@
+"""SeAFusion baseline: architecture against the published state dict, fidelity to the published TNO
+images, bad weight files.
+
+The published images were min-max stretched and truncated by the authors' test script, so fidelity
+is checked with ``stretch=True``, against the MATLAB ``rgb2gray`` of the published RGB files (their
+channels differ by at most one grey level). A 576x768 pair takes a few seconds on two CPU cores, so
+the test runs the three smallest TNO pairs; the full 42-pair numbers (89.0 / 93.1 / 97.8 dB) are in
+the module docstring and were measured with the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fusionbench.methods.seafusion  # noqa: F401  (registers "seafusion")
+from fusionbench.io import read_image
+from fusionbench.methods import MethodError, fuse, get_method
+from fusionbench.methods.seafusion import WEIGHTS, SeAFusion, seafusion_network, stretch_truncate
+from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, WeightsError
+
+FILE = "SeAFusion.pth"
+#: The smallest TNO pairs (247x359, 256x256, 280x280).
+SMALL_PAIRS = ("37", "08", "05")
+#: MATLAB rgb2gray weights (the TNO toolkit converts the published RGB files with it).
+RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+
+
+@pytest.fixture(scope="module")
+def weights_dir(request) -> Path:
+    env = os.environ.get("FUSIONBENCH_WEIGHTS")
+    if env:
+        return Path(env)
+    return request.getfixturevalue("shared_root") / "weights"
+
+
+@pytest.fixture(scope="module")
+def method(weights_dir) -> SeAFusion:
+    return get_method("seafusion", weights=weights_dir)
+
+
+@pytest.fixture(scope="module")
+def stretched(weights_dir) -> SeAFusion:
+    return get_method("seafusion", weights=weights_dir, stretch=True)
+
+
+def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
+    folder = shared_root / "datasets" / "tno" / "test"
+    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
+
+
+def matlab_rgb2gray(rgb: np.ndarray) -> np.ndarray:
+    return np.floor(rgb.astype(np.float64) @ RGB2GRAY + 0.5).astype(np.uint8)
+
+
+def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def own_file(path: Path) -> type[SeAFusion]:
+    """SeAFusion registered with ``path``'s name and hash (to reach the checks after the hash)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    class Patched(SeAFusion):
+        weight_files = (WeightFile("seafusion", path.name, digest, "test"),)
+
+    return Patched
+
+
+def zeros() -> np.ndarray:
+    return np.zeros((8, 8), np.float32)
+
+
+# -- registration and options ---------------------------------------------------------------
+
+
+def test_registered_with_card_fields(method):
+    assert isinstance(method, SeAFusion)
+    row = method.as_row()
+    assert row["id"] == "seafusion" and row["name"] == "SeAFusion" and row["kind"] == "learned"
+    assert method.config() == {"stretch": False}
+    assert WEIGHTS is WEIGHT_FILES[("seafusion", FILE)]
+    assert method.weights_sha256() == WEIGHTS.sha256
+    assert method.cache_key() != get_method("seafusion", stretch=True).cache_key()
+
+
+def test_unknown_option_is_a_method_error():
+    with pytest.raises(MethodError, match="does not take option"):
+        get_method("seafusion", strategy="l1")
+
+
+def test_sha256_matches_manifest(shared_root):
+    files = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
+    manifest = {f["path"]: f for f in files}
+    assert manifest[f"weights/seafusion/{FILE}"]["sha256"] == WEIGHTS.sha256
+
+
+# -- architecture ---------------------------------------------------------------------------
+
+
+def test_state_dict_matches_the_published_key_listing(weights_dir):
+    listing = {}
+    for line in (weights_dir / "seafusion" / f"{FILE}.keys.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, shape, _dtype, _numel = line.split("\t")
+            listing[key] = json.loads(shape)
+    ours = {k: list(v.shape) for k, v in seafusion_network().state_dict().items()}
+    assert ours == listing
+
+
+def test_parameter_count_matches_manifest(method, shared_root):
+    files = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
+    entry = next(f for f in files if f["path"] == f"weights/seafusion/{FILE}")
+    assert method.parameter_count() == entry["total_parameters"] == 166883
+
+
+def test_trained_sobel_kernels_are_loaded_not_reset(method):
+    kernel = method.network().vis_rgbd1.sobelconv.convx.weight[0, 0]
+    sobel = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+    assert 0 < (kernel - sobel).abs().max() < 0.05
+
+
+def test_padding_is_zero(method):
+    # Zero padding (nn.Conv2d(padding=1)) makes the border of a constant pair differ from its centre;
+    # beyond the receptive field of the border (9 layers of 3x3 convolutions) the output is constant.
+    plane = np.full((40, 40), 0.5, np.float32)
+    out = method.fuse(plane, plane)
+    assert abs(float(out[0, 0]) - float(out[20, 20])) > 1e-3
+    assert np.ptp(out[9:-9, 9:-9]) < 1e-6
+
+
+# -- fidelity -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pair", SMALL_PAIRS)
+def test_reproduces_published_tno_images(stretched, shared_root, pair):
+    ir, vis = tno_pair(shared_root, pair)
+    published = read_image(shared_root / "results" / "tno" / "test" / "seafusion" / f"{pair}.png")
+    assert published.shape == (*ir.shape, 3)
+    assert np.abs(published.astype(int) - published[..., :1]).max() <= 1  # near-gray RGB
+    ours = fuse(stretched, ir, vis)
+    assert ours.shape == ir.shape and ours.dtype == np.uint8
+    gray = matlab_rgb2gray(published)
+    assert np.abs(ours.astype(int) - gray).max() <= 1
+    assert psnr_8bit(ours, gray) >= 88.0
+    for channel in range(3):
+        assert psnr_8bit(ours, published[..., channel]) >= 88.0
+
+
+def test_default_does_not_stretch(method, stretched, shared_root):
+    ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "37"))
+    raw = method.fuse(ir, vis)
+    assert raw.min() > 0.2 and raw.max() < 0.9  # tanh / 2 + 0.5 on this pair, not stretched
+    levels = np.floor(255 * (raw.astype(np.float64) - raw.min()) / (raw.max() - raw.min()))
+    out = stretched.fuse(ir, vis)
+    assert out.min() == 0.0 and out.max() == 1.0
+    np.testing.assert_array_equal(np.round(out.astype(np.float64) * 255), levels)
+
+
+def test_stretch_truncate_levels():
+    x = torch.tensor([0.2, 0.3, 0.6, 0.2 + 0.8 * 254.9 / 255, 1.0]).reshape(1, 1, 1, 5)
+    levels = (stretch_truncate(x) * 255).round().flatten().tolist()
+    assert levels == [0.0, 31.0, 127.0, 254.0, 255.0]
+    assert stretch_truncate(torch.full((1, 1, 2, 2), 0.4)).abs().max() == 0  # constant image
+
+
+def test_batch_equals_loop(method):
+    rng = np.random.default_rng(1)
+    ir = rng.random((2, 21, 30), dtype=np.float32)
+    vis = rng.random((2, 21, 30), dtype=np.float32)
+    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
+    np.testing.assert_allclose(method.fuse_batch(ir, vis), loop, atol=1e-6)
+
+
+def test_inputs_are_vis_then_ir(method):
+    # The two encoders differ, so swapping IR and VIS changes the result.
+    rng = np.random.default_rng(3)
+    a, b = rng.random((2, 24, 24), dtype=np.float32)
+    assert np.abs(method.fuse(a, b) - method.fuse(b, a)).mean() > 1e-3
+
+
+def test_output_is_uint8_gray_for_gray_vis_and_rgb_for_colour(method):
+    rng = np.random.default_rng(2)
+    ir = rng.integers(0, 256, (16, 20), dtype=np.uint8)
+    vis_rgb = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    assert fuse(method, ir, ir).shape == (16, 20)
+    out = fuse(method, ir, vis_rgb)
+    assert out.shape == (16, 20, 3) and out.dtype == np.uint8
+
+
+# -- bad weight files -----------------------------------------------------------------------
+
+
+def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path / "elsewhere"))
+    method = SeAFusion(weights=tmp_path)
+    with pytest.raises(WeightsError, match=r"put SeAFusion\.pth .* at .*seafusion"):
+        method.fuse(zeros(), zeros())
+    assert method._network is None
+
+
+def test_truncated_file_is_refused(tmp_path, weights_dir):
+    (tmp_path / "seafusion").mkdir()
+    data = (weights_dir / "seafusion" / FILE).read_bytes()
+    (tmp_path / "seafusion" / FILE).write_bytes(data[: len(data) // 2])
+    method = SeAFusion(weights=tmp_path)
+    with pytest.raises(WeightsError, match=r"does not match the published SeAFusion\.pth"):
+        method.fuse(zeros(), zeros())
+    assert method._network is None
+    # Even with a matching hash registered, the truncated file cannot be loaded.
+    method = own_file(tmp_path / "seafusion" / FILE)(weights=tmp_path)
+    with pytest.raises(WeightsError, match="cannot be loaded as a weights-only checkpoint"):
+        method.fuse(zeros(), zeros())
+    assert method._network is None
+
+
+def test_wrong_hash_is_refused(tmp_path, weights_dir):
+    (tmp_path / "seafusion").mkdir()
+    shutil.copy(weights_dir / "densefuse" / "densefuse_gray.model", tmp_path / "seafusion" / FILE)
+    method = SeAFusion(weights=tmp_path)
+    with pytest.raises(WeightsError, match=r"sha256 .* does not match"):
+        method.fuse(zeros(), zeros())
+    assert method._network is None
+
+
+def test_renamed_keys_are_refused(tmp_path, weights_dir):
+    state = torch.load(weights_dir / "seafusion" / FILE, map_location="cpu", weights_only=True)
+    state = {k.replace("inf_", "ir_"): v for k, v in state.items()}
+    torch.save(state, tmp_path / "renamed.pth")
+    method = own_file(tmp_path / "renamed.pth")(weights=tmp_path)
+    with pytest.raises(
+        WeightsError,
+        match=r"SeAFusion FusionNet\): the weights do not fit .*\(missing 22 keys.*inf_conv",
+    ):
+        method.fuse(zeros(), zeros())
+    assert method._network is None
+
+
+def test_wrong_shape_is_refused(tmp_path, weights_dir):
+    state = torch.load(weights_dir / "seafusion" / FILE, map_location="cpu", weights_only=True)
+    state["decode1.conv.weight"] = torch.zeros(1, 32, 3, 3)
+    torch.save(state, tmp_path / "reshaped.pth")
+    with pytest.raises(WeightsError, match=r"decode1\.conv\.weight has shape \(1, 32, 3, 3\)"):
+        own_file(tmp_path / "reshaped.pth")(weights=tmp_path).network()
