@@ -140,7 +140,7 @@ def eval_command(
 
 @main.group("list")
 def list_group() -> None:
-    """Show what is registered: metrics, conventions."""
+    """Show what is registered: metrics, conventions, methods."""
 
 
 _format_option = click.option(
@@ -161,6 +161,31 @@ def list_metrics_command(fmt: str) -> None:
         click.echo(render_metrics_markdown(), nl=False)
     else:
         click.echo(render_table(metric_rows(), fmt))
+
+
+@list_group.command("methods")
+@_format_option
+@click.option("--details", is_flag=True, help="Also measure params, FLOPs and CPU ms per 480x640 pair (slow).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
+def list_methods_command(fmt: str, details: bool, weights: Path | None) -> None:
+    """The registered fusion methods (classic, learned, published results)."""
+    from fusionbench.methods import list_methods
+
+    with user_errors():
+        methods = list_methods()
+        rows = [m.as_row() for m in methods]
+        if details:
+            from fusionbench.reports.efficiency import efficiency_table
+
+            fusing = [m.id for m in methods if not m.provides_images]
+            cost = efficiency_table(fusing, weights=str(weights) if weights else None).set_index("method_id")
+            for row in rows:
+                known = row["id"] in cost.index
+                row["params"] = int(cost.at[row["id"], "params"]) if known else "-"
+                gflops = cost.at[row["id"], "gflops"] if known else float("nan")
+                row["GFLOPs"] = "-" if gflops != gflops else f"{gflops:.1f}"
+                row["CPU ms/pair"] = f"{cost.at[row['id'], 'cpu_ms']:.0f}" if known else "-"
+    click.echo(render_table(rows, fmt))
 
 
 @list_group.command("conventions")
@@ -267,6 +292,8 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 
 @main.command("table")
 @click.option("--methods", required=True, metavar="IDS", help="Comma-separated method ids.")
+@click.option("--efficiency", is_flag=True, help="Instead: params, FLOPs and CPU ms per 480x640 pair per method.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
 @click.option("--datasets", default="demo", show_default=True, metavar="IDS", help="Comma-separated dataset ids.")
 @click.option("--split", default="test", show_default=True)
 @_metrics_option
@@ -292,6 +319,8 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 def table_command(
     methods: str,
+    efficiency: bool,
+    weights: Path | None,
     datasets: str,
     split: str,
     metrics: str | None,
@@ -311,6 +340,15 @@ def table_command(
     """
     from fusionbench.reports.tables import render, table
 
+    if efficiency:
+        from fusionbench.reports.efficiency import efficiency_table, render_efficiency
+
+        with user_errors():
+            ids = [m.strip() for m in methods.split(",") if m.strip()]
+            cost = efficiency_table(ids, weights=str(weights) if weights else None)
+            text = render_efficiency(cost, "text" if fmt == "text" else fmt)
+        _emit(text, output)
+        return
     with user_errors():
         frame = table(
             methods,
@@ -325,13 +363,65 @@ def table_command(
             progress=None,
         )
         text = render(frame, fmt, decimals=decimals, std=std)
-        text = text if text.endswith("\n") else text + "\n"
-        if output is not None:
-            write_text_atomic(output, text)
+    _emit(text, output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Print ``text`` or write it atomically to ``output``."""
+    text = text if text.endswith("\n") else text + "\n"
     if output is None:
         click.echo(text, nl=False)
-    else:
-        click.echo(f"wrote {output}", err=True)
+        return
+    with user_errors():
+        write_text_atomic(output, text)
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.group("weights")
+def weights_group() -> None:
+    """The published weights of the learned baselines: where they are and whether they verify."""
+
+
+@weights_group.command("list")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
+def weights_list_command(weights: Path | None) -> None:
+    """Every registered weight file, its sha256, source and where it was found."""
+    from fusionbench.methods.weights import WEIGHT_FILES, WeightsError, default_weights_root, locate
+
+    rows = []
+    for w in WEIGHT_FILES.values():
+        try:
+            where = str(locate(w, weights))
+        except WeightsError:
+            where = "missing"
+        rows.append(
+            {"method": w.method, "file": w.filename, "sha256": w.sha256[:16], "source": w.source, "found": where}
+        )
+    click.echo(render_table(rows, "text"))
+    click.echo(f"\nsearch order: --weights, $FUSIONBENCH_WEIGHTS, {default_weights_root()}")
+
+
+@weights_group.command("verify")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
+def weights_verify_command(weights: Path | None) -> None:
+    """Check every weight file's sha256 and that it loads into its network; exit 1 on any failure."""
+    from fusionbench.methods import get_method, list_methods
+    from fusionbench.methods.learned import LearnedMethod
+    from fusionbench.methods.weights import WeightsError
+
+    failures = 0
+    for method in list_methods():
+        if not isinstance(method, LearnedMethod):
+            continue
+        learned = get_method(method.id, weights=weights) if weights else method
+        try:
+            learned.network()
+            click.echo(f"{method.id}: OK ({learned.parameter_count():,} parameters)")
+        except WeightsError as exc:
+            failures += 1
+            click.echo(f"{method.id}: FAILED: {_one_line(exc)}")
+    if failures:
+        raise SystemExit(1)
 
 
 def _attach_data_group() -> None:

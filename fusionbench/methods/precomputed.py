@@ -11,6 +11,7 @@ is, and :func:`load_fused` reads it and checks that it has the pair's size.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class PublishedInfo:
 
     name: str
     reference: str
+    #: Why this method runs only from its published images (its weights could not be obtained).
+    weights_note: str = ""
 
 
 #: The methods whose published fused images are in the shared results (folder name -> info).
@@ -49,6 +52,12 @@ for _key, _name, _reference in [
     ("u2fusion", "U2Fusion", "Xu et al., U2Fusion, IEEE TPAMI 44(1), 2022"),
 ]:
     PUBLISHED.add(_key, PublishedInfo(_name, _reference))
+
+#: Methods with no runnable implementation here: their published weights are files of 4 MiB or more
+#: that the repository snapshots available to this project leave out (../shared/weights/MANIFEST.json).
+_NO_WEIGHTS = "no weights obtainable here (published checkpoint >= 4 MiB, absent); runs from published TNO images only"
+for _key in ("fusiongan", "piafusion", "pmgi", "rfn-nest"):
+    PUBLISHED._items[_key] = dataclasses.replace(PUBLISHED.get(_key), weights_note=_NO_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,9 @@ class PublishedMethod(Method):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return f"{self.name} fused images as published (results/<dataset>/<split>/{self.published_name}/)"
+        note = PUBLISHED.get(self.published_name).weights_note
+        text = f"{self.name} fused images as published (results/<dataset>/<split>/{self.published_name}/)"
+        return f"{text}; {note}" if note else text
 
     @property
     def reference(self) -> str:  # type: ignore[override]

@@ -176,7 +176,7 @@ def compute_batch(
         stacks = []
         for role, x in (("fused", f), ("ir", a), ("vis", b)):
             try:
-                stacks.append(to_stack(x, role, range_for(role, data_range)).data)
+                stacks.append(to_stack(x, role, range_for(role, data_range), keep_uint8=True).data)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(label + str(exc)) from None
         key = tuple(tuple(s.shape[1:]) for s in stacks)
