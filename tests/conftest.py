@@ -37,3 +37,12 @@ def _isolated_cache(tmp_path_factory):
     patch.setenv("FUSIONBENCH_OUT", str(tmp_path_factory.mktemp("out")))
     yield
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def weights_dir(request) -> Path:
+    """``$FUSIONBENCH_WEIGHTS`` if set, else ``weights`` in the shared data."""
+    env = os.environ.get("FUSIONBENCH_WEIGHTS")
+    if env:
+        return Path(env)
+    return request.getfixturevalue("shared_root") / "weights"

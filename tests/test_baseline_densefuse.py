@@ -10,71 +10,23 @@ module docstring and were measured with the same code.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 import fusionbench.methods.densefuse  # noqa: F401  (registers "densefuse")
-from fusionbench.io import read_image
 from fusionbench.methods import MethodError, fuse, get_method
-from fusionbench.methods.densefuse import WEIGHTS, DenseFuse, densefuse_network, fuse_l1, stretch
-from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, WeightsError
+from fusionbench.methods.densefuse import WEIGHTS, DenseFuse, fuse_l1, stretch
+from fusionbench.methods.weights import WEIGHT_FILES
+from tests.baseline_support import method_fixture, psnr_8bit, published, tno_pair
 
 FILE = "densefuse_gray.model"
 #: The smallest TNO pairs (247x359, 256x256, 280x280), with the PSNR reached on each (dB).
 SMALL_PAIRS = {"37": 53.0, "08": 54.0, "05": 57.0}
 
 
-@pytest.fixture(scope="module")
-def weights_dir(request) -> Path:
-    env = os.environ.get("FUSIONBENCH_WEIGHTS")
-    if env:
-        return Path(env)
-    return request.getfixturevalue("shared_root") / "weights"
-
-
-@pytest.fixture(scope="module")
-def method(weights_dir) -> DenseFuse:
-    return get_method("densefuse", weights=weights_dir)
-
-
-@pytest.fixture(scope="module")
-def stretched(weights_dir) -> DenseFuse:
-    return get_method("densefuse", weights=weights_dir, stretch=True)
-
-
-def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = shared_root / "datasets" / "tno" / "test"
-    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
-
-
-def published(shared_root: Path, pair: str) -> np.ndarray:
-    return read_image(shared_root / "results" / "tno" / "test" / "densefuse" / f"{pair}.png")
-
-
-def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def own_file(path: Path) -> type[DenseFuse]:
-    """DenseFuse registered with ``path``'s name and hash (to reach the checks after the hash)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    class Patched(DenseFuse):
-        weight_files = (WeightFile("densefuse", path.name, digest, "test"),)
-
-    return Patched
-
-
-def zeros() -> np.ndarray:
-    return np.zeros((8, 8), np.float32)
+method = method_fixture("densefuse")
+stretched = method_fixture("densefuse", name="stretched", stretch=True)
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -96,29 +48,7 @@ def test_bad_strategy_is_a_method_error():
         get_method("densefuse", strategy="max")
 
 
-def test_sha256_matches_manifest(shared_root):
-    files = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
-    manifest = {f["path"]: f for f in files}
-    assert manifest[f"weights/densefuse/{FILE}"]["sha256"] == WEIGHTS.sha256
-
-
 # -- architecture ---------------------------------------------------------------------------
-
-
-def test_state_dict_matches_the_published_key_listing(weights_dir):
-    listing = {}
-    for line in (weights_dir / "densefuse" / f"{FILE}.keys.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            key, shape, _dtype, _numel = line.split("\t")
-            listing[key] = json.loads(shape)
-    ours = {k: list(v.shape) for k, v in densefuse_network().state_dict().items()}
-    assert ours == listing
-
-
-def test_parameter_count_matches_manifest(method, shared_root):
-    files = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
-    entry = next(f for f in files if f["path"] == f"weights/densefuse/{FILE}")
-    assert method.parameter_count() == entry["total_parameters"] == 74193
 
 
 def test_padding_is_reflect(method):
@@ -164,7 +94,7 @@ def test_strategies_differ(method, weights_dir):
 @pytest.mark.parametrize("pair", sorted(SMALL_PAIRS))
 def test_reproduces_published_tno_images(stretched, shared_root, pair):
     ir, vis = tno_pair(shared_root, pair)
-    expected = published(shared_root, pair)
+    expected = published(shared_root, "densefuse", pair)
     ours = fuse(stretched, ir, vis)
     assert ours.shape == expected.shape and ours.dtype == np.uint8
     assert psnr_8bit(ours, expected) >= SMALL_PAIRS[pair]
@@ -174,12 +104,12 @@ def test_reproduces_published_tno_images(stretched, shared_root, pair):
 
 def test_worst_published_pair(stretched, shared_root):
     ir, vis = tno_pair(shared_root, "04")
-    assert psnr_8bit(fuse(stretched, ir, vis), published(shared_root, "04")) >= 39.0  # 39.1 dB
+    assert psnr_8bit(fuse(stretched, ir, vis), published(shared_root, "densefuse", "04")) >= 39.0  # 39.1 dB
 
 
 def test_published_images_were_made_by_addition_not_l1(stretched, weights_dir, shared_root):
     ir, vis = tno_pair(shared_root, "37")
-    expected = published(shared_root, "37")
+    expected = published(shared_root, "densefuse", "37")
     l1 = get_method("densefuse", weights=weights_dir, strategy="l1", stretch=True)
     assert psnr_8bit(fuse(l1, ir, vis), expected) < 20.0  # 18.9 dB, against 53.5 dB for addition
     assert np.abs(fuse(stretched, ir, vis).astype(int) - expected).max() <= 2
@@ -200,14 +130,6 @@ def test_stretch_is_per_image():
     assert stretch(torch.full((1, 1, 2, 2), 7.0)).abs().max() == 0  # constant image, as bytescale
 
 
-def test_batch_equals_loop(method):
-    rng = np.random.default_rng(1)
-    ir = rng.random((2, 21, 30), dtype=np.float32)
-    vis = rng.random((2, 21, 30), dtype=np.float32)
-    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
-    np.testing.assert_allclose(method.fuse_batch(ir, vis), loop, atol=1e-6)
-
-
 def test_too_small_image_is_a_method_error(method):
     with pytest.raises(MethodError, match="at least 2x2"):
         method.fuse(np.zeros((1, 5), np.float32), np.zeros((1, 5), np.float32))
@@ -223,56 +145,3 @@ def test_output_is_uint8_gray_for_gray_vis_and_rgb_for_colour(method):
 
 
 # -- bad weight files -----------------------------------------------------------------------
-
-
-def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path / "elsewhere"))
-    method = DenseFuse(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"put densefuse_gray\.model .* at .*densefuse"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_truncated_file_is_refused(tmp_path, weights_dir):
-    (tmp_path / "densefuse").mkdir()
-    data = (weights_dir / "densefuse" / FILE).read_bytes()
-    (tmp_path / "densefuse" / FILE).write_bytes(data[: len(data) // 2])
-    method = DenseFuse(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"does not match the published densefuse_gray\.model"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-    # Even with a matching hash registered, the truncated file cannot be loaded.
-    method = own_file(tmp_path / "densefuse" / FILE)(weights=tmp_path)
-    with pytest.raises(WeightsError, match="cannot be loaded as a weights-only checkpoint"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_wrong_hash_is_refused(tmp_path, weights_dir):
-    # The RGB model of the same release: a valid file, but not the registered one.
-    (tmp_path / "densefuse").mkdir()
-    shutil.copy(weights_dir / "densefuse" / "densefuse_rgb.model", tmp_path / "densefuse" / FILE)
-    method = DenseFuse(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"sha256 .* does not match"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_renamed_keys_are_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "densefuse" / FILE, map_location="cpu", weights_only=True)
-    state = {k.replace("DB1.", "DB1_"): v for k, v in state.items()}
-    torch.save(state, tmp_path / "renamed.model")
-    method = own_file(tmp_path / "renamed.model")(weights=tmp_path)
-    with pytest.raises(
-        WeightsError,
-        match=r"DenseFuse gray auto-encoder\): the weights do not fit .* \(missing 6 keys.*DB1\.denseblock",
-    ):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_rgb_model_is_refused_by_shape(tmp_path, weights_dir):
-    # The RGB model has the same keys but 3-channel input/output convolutions.
-    shutil.copy(weights_dir / "densefuse" / "densefuse_rgb.model", tmp_path / "rgb.model")
-    with pytest.raises(WeightsError, match=r"conv1\.conv2d\.weight has shape \(16, 3, 3, 3\)"):
-        own_file(tmp_path / "rgb.model")(weights=tmp_path).network()

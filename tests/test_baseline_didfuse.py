@@ -6,9 +6,6 @@ network's own property: the decoder reconstructs a source from its encoder featu
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
 from pathlib import Path
 
@@ -17,34 +14,15 @@ import pytest
 import torch
 
 import fusionbench.methods.didfuse  # noqa: F401  (registers "didfuse")
-from fusionbench.io import read_image
 from fusionbench.methods import MethodError, fuse, get_method
-from fusionbench.methods.didfuse import DECODER_WEIGHTS, ENCODER_WEIGHTS, DIDFuse
-from fusionbench.methods.weights import WeightFile, WeightsError
+from fusionbench.methods.didfuse import DECODER_WEIGHTS, DIDFuse
+from fusionbench.methods.weights import WeightsError
+from tests.baseline_support import method_fixture, own_file, psnr_unit, tno_pair
 
 FILES = {"encoder": "Encoder.pkl", "decoder": "Decoder.pkl"}
 
 
-@pytest.fixture(scope="module")
-def weights_dir(request) -> Path:
-    env = os.environ.get("FUSIONBENCH_WEIGHTS")
-    if env:
-        return Path(env)
-    return request.getfixturevalue("shared_root") / "weights"
-
-
-@pytest.fixture(scope="module")
-def method(weights_dir) -> DIDFuse:
-    return get_method("didfuse", weights=weights_dir)
-
-
-def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = shared_root / "datasets" / "tno" / "test"
-    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
-
-
-def psnr_unit(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+method = method_fixture("didfuse")
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -64,12 +42,6 @@ def test_bad_rule_is_a_method_error():
 
 
 # -- weights --------------------------------------------------------------------------------
-
-
-def test_sha256_matches_manifest(shared_root):
-    manifest = {f["path"]: f for f in json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]}
-    assert manifest["weights/didfuse/Encoder.pkl"]["sha256"] == ENCODER_WEIGHTS.sha256
-    assert manifest["weights/didfuse/Decoder.pkl"]["sha256"] == DECODER_WEIGHTS.sha256
 
 
 def test_every_tensor_loaded_strictly_and_parameter_count(method, weights_dir):
@@ -99,17 +71,6 @@ def test_missing_decoder_says_where_to_put_it(tmp_path, monkeypatch, weights_dir
     assert method._network is None
 
 
-def test_truncated_file_is_refused(tmp_path, weights_dir):
-    (tmp_path / "didfuse").mkdir()
-    shutil.copy(weights_dir / "didfuse" / "Decoder.pkl", tmp_path / "didfuse")
-    data = (weights_dir / "didfuse" / "Encoder.pkl").read_bytes()
-    (tmp_path / "didfuse" / "Encoder.pkl").write_bytes(data[:-100])
-    method = DIDFuse(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"does not match the published Encoder\.pkl"):
-        method.network()
-    assert method._network is None
-
-
 def test_swapped_files_are_refused_by_hash(tmp_path, weights_dir):
     (tmp_path / "didfuse").mkdir()
     shutil.copy(weights_dir / "didfuse" / "Decoder.pkl", tmp_path / "didfuse" / "Encoder.pkl")
@@ -121,22 +82,7 @@ def test_swapped_files_are_refused_by_hash(tmp_path, weights_dir):
 def _with_own_encoder(path: Path, weights_dir: Path, tmp_path: Path) -> DIDFuse:
     """A DIDFuse whose encoder file is ``path`` (registered with its own hash) beside the real decoder."""
     shutil.copy(weights_dir / "didfuse" / "Decoder.pkl", tmp_path / "Decoder.pkl")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    class Patched(DIDFuse):
-        weight_files = (WeightFile("didfuse", path.name, digest, "test"), DECODER_WEIGHTS)
-
-    return Patched(weights=tmp_path)
-
-
-def test_renamed_keys_are_refused(tmp_path, weights_dir):
-    checkpoint = torch.load(weights_dir / "didfuse" / "Encoder.pkl", map_location="cpu", weights_only=True)
-    checkpoint["weight"] = {k.replace("cov2.cov2.", "cov2.block."): v for k, v in checkpoint["weight"].items()}
-    torch.save(checkpoint, tmp_path / "renamed.pkl")
-    method = _with_own_encoder(tmp_path / "renamed.pkl", weights_dir, tmp_path)
-    with pytest.raises(WeightsError, match=r"DIDFuse encoder\): the weights do not fit the DIDFuseEncoder"):
-        method.network()
-    assert method._network is None
+    return own_file(DIDFuse, path, (DECODER_WEIGHTS,))(weights=tmp_path)
 
 
 def test_bare_state_dict_is_refused_with_the_expected_layout(tmp_path, weights_dir):
@@ -180,16 +126,6 @@ def test_l1_norm_rule_handles_zero_activity(weights_dir):
     combined = method._combine(a, b)
     assert torch.isfinite(combined).all()
     assert combined[0, 0, 2, 2] == 1.0 and combined[0, 0, 0, 0] == 0.0
-
-
-def test_deterministic_and_batch_equals_loop(method):
-    rng = np.random.default_rng(1)
-    ir = rng.random((2, 33, 47), dtype=np.float32)
-    vis = rng.random((2, 33, 47), dtype=np.float32)
-    batch = method.fuse_batch(ir, vis)
-    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
-    np.testing.assert_allclose(batch, loop, atol=1e-6)
-    np.testing.assert_array_equal(method.fuse(ir[0], vis[0]), loop[0])
 
 
 def test_fused_tno_pair_follows_both_sources(method, shared_root):

@@ -6,66 +6,24 @@ checked with ``stretch=True``, on all 42 TNO pairs (about 45 s on two CPU cores)
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import fusionbench.methods.sdnet  # noqa: F401  (registers "sdnet")
-from fusionbench.io import read_image
 from fusionbench.methods import MethodError, fuse, get_method
 from fusionbench.methods.sdnet import TF_CONVS, WEIGHTS, SDNet, pillow_rgb_luma
-from fusionbench.methods.weights import WeightFile, WeightsError
+from fusionbench.methods.weights import WeightsError
+from tests.baseline_support import method_fixture, own_file, psnr_8bit, published, tno_pair
 
 FILE = "SDNet.model.tf2torch.pth"
 PAIRS = [f"{i:02d}" for i in range(1, 43)]
 
 
-@pytest.fixture(scope="module")
-def weights_dir(request) -> Path:
-    env = os.environ.get("FUSIONBENCH_WEIGHTS")
-    if env:
-        return Path(env)
-    return request.getfixturevalue("shared_root") / "weights"
-
-
-@pytest.fixture(scope="module")
-def method(weights_dir) -> SDNet:
-    return get_method("sdnet", weights=weights_dir)
-
-
-@pytest.fixture(scope="module")
-def stretched(weights_dir) -> SDNet:
-    return get_method("sdnet", weights=weights_dir, stretch=True)
-
-
-def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = shared_root / "datasets" / "tno" / "test"
-    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
-
-
-def published(shared_root: Path, pair: str) -> np.ndarray:
-    return read_image(shared_root / "results" / "tno" / "test" / "sdnet" / f"{pair}.png")
-
-
-def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def own_file(path: Path) -> type[SDNet]:
-    """SDNet registered with ``path``'s name and hash (to reach the checks after the hash)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    class Patched(SDNet):
-        weight_files = (WeightFile("sdnet", path.name, digest, "test"),)
-
-    return Patched
+method = method_fixture("sdnet")
+stretched = method_fixture("sdnet", name="stretched", stretch=True)
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -80,11 +38,6 @@ def test_registered_with_card_fields(method):
     assert method.cache_key() != get_method("sdnet", stretch=True).cache_key()
 
 
-def test_sha256_matches_manifest(shared_root):
-    manifest = {f["path"]: f for f in json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]}
-    assert manifest[f"weights/sdnet/{FILE}"]["sha256"] == WEIGHTS.sha256
-
-
 # -- TF conversion --------------------------------------------------------------------------
 
 
@@ -95,7 +48,6 @@ def test_every_tf_variable_loaded_and_parameter_count(method, weights_dir):
     for conv in TF_CONVS:
         assert torch.equal(network[conv.module].weight, state[conv.kernel].permute(3, 2, 0, 1)), conv.kernel
         assert torch.equal(network[conv.module].bias, state[conv.bias]), conv.bias
-    assert method.parameter_count() == 67091  # weights/MANIFEST.json total_parameters
 
 
 def test_same_padding_is_zero_padding(method):
@@ -116,7 +68,7 @@ def test_reproduces_published_tno_images(stretched, shared_root):
     for pair in PAIRS:
         ir, vis = tno_pair(shared_root, pair)
         ours = fuse(stretched, ir, vis)
-        reference = published(shared_root, pair)
+        reference = published(shared_root, "sdnet", pair)
         assert ours.shape == reference.shape and ours.dtype == np.uint8, pair
         scores.append(psnr_8bit(ours, reference))
     # Measured: 51.26 min, 54.96 median (module docstring explains the remaining difference).
@@ -134,7 +86,7 @@ def test_pillow_luma_of_rgb_sources_explains_the_difference(stretched, shared_ro
     assert set(np.arange(256) - lut.astype(int)) == {0, 1} and lut[11] == 10 and lut[12] == 12
     ir, vis = tno_pair(shared_root, pair)
     ours = fuse(stretched, lut[ir], lut[vis])
-    reference = published(shared_root, pair)
+    reference = published(shared_root, "sdnet", pair)
     assert np.abs(ours.astype(int) - reference).max() <= 1
     assert psnr_8bit(ours, reference) >= 90.0
 
@@ -145,14 +97,6 @@ def test_without_stretch_only_the_range_differs(method, stretched, shared_root):
     assert raw.min() > 0.0 and raw.max() < 1.0  # (tanh + 1) / 2, not stretched
     expected = (raw - raw.min()) / (raw.max() - raw.min())
     np.testing.assert_allclose(stretched.fuse(ir, vis), expected, atol=2e-6)
-
-
-def test_batch_equals_loop(method):
-    rng = np.random.default_rng(1)
-    ir = rng.random((2, 21, 30), dtype=np.float32)
-    vis = rng.random((2, 21, 30), dtype=np.float32)
-    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
-    np.testing.assert_allclose(method.fuse_batch(ir, vis), loop, atol=1e-6)
 
 
 def test_branches_are_not_interchangeable(method):
@@ -171,52 +115,11 @@ def test_constant_image_with_stretch_is_zero(stretched):
 # -- bad weight files -----------------------------------------------------------------------
 
 
-def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path / "elsewhere"))
-    method = SDNet(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"put SDNet\.model\.tf2torch\.pth .* at .*sdnet"):
-        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
-    assert method._network is None
-
-
-def test_truncated_file_is_refused(tmp_path, weights_dir):
-    (tmp_path / "sdnet").mkdir()
-    data = (weights_dir / "sdnet" / FILE).read_bytes()
-    (tmp_path / "sdnet" / FILE).write_bytes(data[: len(data) - 1000])
-    method = SDNet(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"does not match the published SDNet\.model\.tf2torch\.pth"):
-        method.network()
-    method = own_file(tmp_path / "sdnet" / FILE)(weights=tmp_path)
-    with pytest.raises(WeightsError, match="cannot be loaded as a weights-only checkpoint"):
-        method.network()
-    assert method._network is None
-
-
-def test_wrong_hash_is_refused(tmp_path, weights_dir):
-    (tmp_path / "sdnet").mkdir()
-    shutil.copy(weights_dir / "u2fusion" / "model.ckpt.tf2torch.pth", tmp_path / "sdnet" / FILE)
-    with pytest.raises(WeightsError, match=r"sha256 .* does not match"):
-        SDNet(weights=tmp_path).network()
-
-
-def test_renamed_tf_variables_are_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "sdnet" / FILE, map_location="cpu", weights_only=True)
-    state = {k.replace("fusion_model/", "model/"): v for k, v in state.items()}
-    torch.save(state, tmp_path / "renamed.pth")
-    method = own_file(tmp_path / "renamed.pth")(weights=tmp_path)
-    with pytest.raises(
-        WeightsError,
-        match=r"SDNet TF checkpoint\): the TF variables do not fit the SDNet network \(missing 32",
-    ):
-        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
-    assert method._network is None
-
-
 def test_other_tf_checkpoint_is_refused(tmp_path, weights_dir):
     # The U2Fusion file under a registered hash: right format, wrong architecture.
     shutil.copy(weights_dir / "u2fusion" / "model.ckpt.tf2torch.pth", tmp_path / "other.pth")
     with pytest.raises(WeightsError, match=r"unexpected 20, e\.g\. \['Generator"):
-        own_file(tmp_path / "other.pth")(weights=tmp_path).network()
+        own_file(SDNet, tmp_path / "other.pth")(weights=tmp_path).network()
 
 
 def test_unknown_option_is_a_method_error():

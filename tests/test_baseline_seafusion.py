@@ -10,12 +10,6 @@ the module docstring and were measured with the same code.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -23,8 +17,9 @@ import torch
 import fusionbench.methods.seafusion  # noqa: F401  (registers "seafusion")
 from fusionbench.io import read_image
 from fusionbench.methods import MethodError, fuse, get_method
-from fusionbench.methods.seafusion import WEIGHTS, SeAFusion, seafusion_network, stretch_truncate
-from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, WeightsError
+from fusionbench.methods.seafusion import WEIGHTS, SeAFusion, stretch_truncate
+from fusionbench.methods.weights import WEIGHT_FILES
+from tests.baseline_support import method_fixture, psnr_8bit, tno_pair
 
 FILE = "SeAFusion.pth"
 #: The smallest TNO pairs (247x359, 256x256, 280x280).
@@ -33,50 +28,12 @@ SMALL_PAIRS = ("37", "08", "05")
 RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
 
 
-@pytest.fixture(scope="module")
-def weights_dir(request) -> Path:
-    env = os.environ.get("FUSIONBENCH_WEIGHTS")
-    if env:
-        return Path(env)
-    return request.getfixturevalue("shared_root") / "weights"
-
-
-@pytest.fixture(scope="module")
-def method(weights_dir) -> SeAFusion:
-    return get_method("seafusion", weights=weights_dir)
-
-
-@pytest.fixture(scope="module")
-def stretched(weights_dir) -> SeAFusion:
-    return get_method("seafusion", weights=weights_dir, stretch=True)
-
-
-def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = shared_root / "datasets" / "tno" / "test"
-    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
-
-
 def matlab_rgb2gray(rgb: np.ndarray) -> np.ndarray:
     return np.floor(rgb.astype(np.float64) @ RGB2GRAY + 0.5).astype(np.uint8)
 
 
-def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def own_file(path: Path) -> type[SeAFusion]:
-    """SeAFusion registered with ``path``'s name and hash (to reach the checks after the hash)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    class Patched(SeAFusion):
-        weight_files = (WeightFile("seafusion", path.name, digest, "test"),)
-
-    return Patched
-
-
-def zeros() -> np.ndarray:
-    return np.zeros((8, 8), np.float32)
+method = method_fixture("seafusion")
+stretched = method_fixture("seafusion", name="stretched", stretch=True)
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -97,29 +54,7 @@ def test_unknown_option_is_a_method_error():
         get_method("seafusion", strategy="l1")
 
 
-def test_sha256_matches_manifest(shared_root):
-    files = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
-    manifest = {f["path"]: f for f in files}
-    assert manifest[f"weights/seafusion/{FILE}"]["sha256"] == WEIGHTS.sha256
-
-
 # -- architecture ---------------------------------------------------------------------------
-
-
-def test_state_dict_matches_the_published_key_listing(weights_dir):
-    listing = {}
-    for line in (weights_dir / "seafusion" / f"{FILE}.keys.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            key, shape, _dtype, _numel = line.split("\t")
-            listing[key] = json.loads(shape)
-    ours = {k: list(v.shape) for k, v in seafusion_network().state_dict().items()}
-    assert ours == listing
-
-
-def test_parameter_count_matches_manifest(method, shared_root):
-    files = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]
-    entry = next(f for f in files if f["path"] == f"weights/seafusion/{FILE}")
-    assert method.parameter_count() == entry["total_parameters"] == 166883
 
 
 def test_trained_sobel_kernels_are_loaded_not_reset(method):
@@ -172,14 +107,6 @@ def test_stretch_truncate_levels():
     assert stretch_truncate(torch.full((1, 1, 2, 2), 0.4)).abs().max() == 0  # constant image
 
 
-def test_batch_equals_loop(method):
-    rng = np.random.default_rng(1)
-    ir = rng.random((2, 21, 30), dtype=np.float32)
-    vis = rng.random((2, 21, 30), dtype=np.float32)
-    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
-    np.testing.assert_allclose(method.fuse_batch(ir, vis), loop, atol=1e-6)
-
-
 def test_inputs_are_vis_then_ir(method):
     # The two encoders differ, so swapping IR and VIS changes the result.
     rng = np.random.default_rng(3)
@@ -197,56 +124,3 @@ def test_output_is_uint8_gray_for_gray_vis_and_rgb_for_colour(method):
 
 
 # -- bad weight files -----------------------------------------------------------------------
-
-
-def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path / "elsewhere"))
-    method = SeAFusion(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"put SeAFusion\.pth .* at .*seafusion"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_truncated_file_is_refused(tmp_path, weights_dir):
-    (tmp_path / "seafusion").mkdir()
-    data = (weights_dir / "seafusion" / FILE).read_bytes()
-    (tmp_path / "seafusion" / FILE).write_bytes(data[: len(data) // 2])
-    method = SeAFusion(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"does not match the published SeAFusion\.pth"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-    # Even with a matching hash registered, the truncated file cannot be loaded.
-    method = own_file(tmp_path / "seafusion" / FILE)(weights=tmp_path)
-    with pytest.raises(WeightsError, match="cannot be loaded as a weights-only checkpoint"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_wrong_hash_is_refused(tmp_path, weights_dir):
-    (tmp_path / "seafusion").mkdir()
-    shutil.copy(weights_dir / "densefuse" / "densefuse_gray.model", tmp_path / "seafusion" / FILE)
-    method = SeAFusion(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"sha256 .* does not match"):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_renamed_keys_are_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "seafusion" / FILE, map_location="cpu", weights_only=True)
-    state = {k.replace("inf_", "ir_"): v for k, v in state.items()}
-    torch.save(state, tmp_path / "renamed.pth")
-    method = own_file(tmp_path / "renamed.pth")(weights=tmp_path)
-    with pytest.raises(
-        WeightsError,
-        match=r"SeAFusion FusionNet\): the weights do not fit .*\(missing 22 keys.*inf_conv",
-    ):
-        method.fuse(zeros(), zeros())
-    assert method._network is None
-
-
-def test_wrong_shape_is_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "seafusion" / FILE, map_location="cpu", weights_only=True)
-    state["decode1.conv.weight"] = torch.zeros(1, 32, 3, 3)
-    torch.save(state, tmp_path / "reshaped.pth")
-    with pytest.raises(WeightsError, match=r"decode1\.conv\.weight has shape \(1, 32, 3, 3\)"):
-        own_file(tmp_path / "reshaped.pth")(weights=tmp_path).network()

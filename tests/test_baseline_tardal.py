@@ -7,39 +7,16 @@ loading, per-image BatchNorm equal to the authors' training-mode run, determinis
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import fusionbench.methods.tardal  # noqa: F401  (registers "tardal")
-from fusionbench.io import read_image
 from fusionbench.methods import MethodError, fuse, get_method
 from fusionbench.methods.tardal import WEIGHTS, TarDAL
-from fusionbench.methods.weights import WeightFile, WeightsError
-
-
-@pytest.fixture(scope="module")
-def weights_dir(request) -> Path:
-    env = os.environ.get("FUSIONBENCH_WEIGHTS")
-    if env:
-        return Path(env)
-    return request.getfixturevalue("shared_root") / "weights"
-
-
-@pytest.fixture(scope="module")
-def method(weights_dir) -> TarDAL:
-    return get_method("tardal", weights=weights_dir)
-
-
-def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = shared_root / "datasets" / "tno" / "test"
-    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
+from fusionbench.methods.weights import WeightsError
+from tests.baseline_support import method_fixture, own_file, tno_pair
 
 
 def as_tensor(image: np.ndarray) -> torch.Tensor:
@@ -52,6 +29,9 @@ def generator(network, ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
     for step in network["dense"]:
         x = torch.cat([x, step(x)], dim=1)
     return network["fuse"](x)
+
+
+method = method_fixture("tardal")
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -73,64 +53,15 @@ def test_bad_option_is_a_method_error():
 # -- weights --------------------------------------------------------------------------------
 
 
-def test_sha256_matches_manifest(shared_root):
-    manifest = json.loads((shared_root / "weights" / "MANIFEST.json").read_text())
-    entry = next(f for f in manifest["files"] if f["path"] == "weights/tardal/tardal.pt")
-    assert entry["sha256"] == WEIGHTS.sha256
-
-
 def test_every_tensor_loaded_strictly_and_parameter_count(method, weights_dir):
     stored = torch.load(weights_dir / "tardal" / "tardal.pt", map_location="cpu", weights_only=True)
     state = method.network().state_dict()
     assert sorted(state) == sorted(stored)
     for key, value in stored.items():
         assert torch.equal(state[key], value), key
-    assert method.parameter_count() == 296577  # weights/MANIFEST.json total_parameters
 
 
 # -- bad weight files -----------------------------------------------------------------------
-
-
-def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path))
-    method = TarDAL()
-    with pytest.raises(WeightsError, match=r"put tardal\.pt .* at .*tardal[/\\]tardal\.pt"):
-        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
-    assert method._network is None
-
-
-def test_truncated_file_is_refused(tmp_path, weights_dir):
-    data = (weights_dir / "tardal" / "tardal.pt").read_bytes()
-    (tmp_path / "tardal.pt").write_bytes(data[:4096])
-    method = TarDAL(weights=tmp_path / "tardal.pt")
-    with pytest.raises(WeightsError, match=r"does not match the published tardal\.pt"):
-        method.network()
-    assert method._network is None
-
-
-def test_wrong_file_is_refused_by_hash(tmp_path, weights_dir):
-    (tmp_path / "tardal").mkdir()
-    shutil.copy(weights_dir / "ifcnn" / "IFCNN-MAX.pth", tmp_path / "tardal" / "tardal.pt")
-    with pytest.raises(WeightsError, match="sha256"):
-        TarDAL(weights=tmp_path).network()
-
-
-def _with_own_hash(path: Path) -> TarDAL:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    class Patched(TarDAL):
-        weight_files = (WeightFile("tardal", path.name, digest, "test"),)
-
-    return Patched(weights=path)
-
-
-def test_renamed_keys_are_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "tardal" / "tardal.pt", map_location="cpu", weights_only=True)
-    torch.save({f"generator.{k}": v for k, v in state.items()}, tmp_path / "renamed.pt")
-    method = _with_own_hash(tmp_path / "renamed.pt")
-    with pytest.raises(WeightsError, match=r"do not fit the TarDALGenerator architecture \(missing 46 keys"):
-        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
-    assert method._network is None
 
 
 def test_checkpoint_wrapper_is_refused(tmp_path, weights_dir):
@@ -138,7 +69,7 @@ def test_checkpoint_wrapper_is_refused(tmp_path, weights_dir):
     state = torch.load(weights_dir / "tardal" / "tardal.pt", map_location="cpu", weights_only=True)
     torch.save({"g": state, "d": {}}, tmp_path / "checkpoint.pt")
     with pytest.raises(WeightsError, match=r"unexpected 2, e\.g\. \['g', 'd'\]"):
-        _with_own_hash(tmp_path / "checkpoint.pt").network()
+        own_file(TarDAL, tmp_path / "checkpoint.pt")(weights=tmp_path / "checkpoint.pt").network()
 
 
 # -- behaviour ------------------------------------------------------------------------------
@@ -162,17 +93,6 @@ def test_running_statistics_option(weights_dir, shared_root):
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     image = get_method("tardal", weights=weights_dir).fuse(ir / 255.0, vis / 255.0)
     assert np.abs(ours - image).mean() > 0.02
-
-
-def test_batch_equals_loop_despite_per_image_statistics(method):
-    rng = np.random.default_rng(2)
-    ir = rng.random((3, 30, 41), dtype=np.float32)
-    vis = rng.random((3, 30, 41), dtype=np.float32)
-    vis[1] *= 0.2  # very different statistics from the other two images
-    batch = method.fuse_batch(ir, vis)
-    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
-    np.testing.assert_allclose(batch, loop, atol=1e-5)
-    np.testing.assert_array_equal(method.fuse(ir[0], vis[0]), loop[0])
 
 
 def test_fused_tno_pair_follows_both_sources(method, shared_root):

@@ -8,12 +8,6 @@ at most one grey level apart) are in the module docstring and were measured with
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -24,49 +18,15 @@ from fusionbench.methods import MethodError, fuse, get_method
 from fusionbench.methods.colour import to_uint8
 from fusionbench.methods.tf_checkpoint import TFConv, load_tf_convs, tf_same_padding
 from fusionbench.methods.u2fusion import TF_CONVS, WEIGHTS, U2Fusion
-from fusionbench.methods.weights import WeightFile, WeightsError
+from tests.baseline_support import method_fixture, psnr_8bit, tno_pair
 
 FILE = "model.ckpt.tf2torch.pth"
 #: The smallest TNO pairs (247x359, 256x256, 280x280).
 SMALL_PAIRS = ("37", "08", "05")
 
 
-@pytest.fixture(scope="module")
-def weights_dir(request) -> Path:
-    env = os.environ.get("FUSIONBENCH_WEIGHTS")
-    if env:
-        return Path(env)
-    return request.getfixturevalue("shared_root") / "weights"
-
-
-@pytest.fixture(scope="module")
-def method(weights_dir) -> U2Fusion:
-    return get_method("u2fusion", weights=weights_dir)
-
-
-@pytest.fixture(scope="module")
-def stretched(weights_dir) -> U2Fusion:
-    return get_method("u2fusion", weights=weights_dir, stretch=True)
-
-
-def tno_pair(shared_root: Path, pair: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = shared_root / "datasets" / "tno" / "test"
-    return read_image(folder / "ir" / f"{pair}.png"), read_image(folder / "vi" / f"{pair}.png")
-
-
-def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def own_file(path: Path) -> type[U2Fusion]:
-    """U2Fusion registered with ``path``'s name and hash (to reach the checks after the hash)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    class Patched(U2Fusion):
-        weight_files = (WeightFile("u2fusion", path.name, digest, "test"),)
-
-    return Patched
+method = method_fixture("u2fusion")
+stretched = method_fixture("u2fusion", name="stretched", stretch=True)
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -86,11 +46,6 @@ def test_bad_source_order_is_a_method_error():
         get_method("u2fusion", source_order="ir")
 
 
-def test_sha256_matches_manifest(shared_root):
-    manifest = {f["path"]: f for f in json.loads((shared_root / "weights" / "MANIFEST.json").read_text())["files"]}
-    assert manifest[f"weights/u2fusion/{FILE}"]["sha256"] == WEIGHTS.sha256
-
-
 # -- TF conversion --------------------------------------------------------------------------
 
 
@@ -102,7 +57,6 @@ def test_every_tf_variable_loaded_and_parameter_count(method, weights_dir):
         layer = layers[conv.module]
         assert torch.equal(layer.weight, state[conv.kernel].permute(3, 2, 0, 1)), conv.kernel
         assert torch.equal(layer.bias, state[conv.bias]), conv.bias
-    assert method.parameter_count() == 659217  # weights/MANIFEST.json total_parameters
 
 
 def test_tf_kernel_layout_is_converted_to_a_cross_correlation():
@@ -172,72 +126,12 @@ def test_source_order_matters(weights_dir, method, shared_root):
     np.testing.assert_array_equal(swapped.fuse(vis, ir), method.fuse(ir, vis))
 
 
-def test_batch_equals_loop(method):
-    rng = np.random.default_rng(1)
-    ir = rng.random((2, 21, 30), dtype=np.float32)
-    vis = rng.random((2, 21, 30), dtype=np.float32)
-    loop = np.stack([method.fuse(a, b) for a, b in zip(ir, vis, strict=True)])
-    np.testing.assert_allclose(method.fuse_batch(ir, vis), loop, atol=1e-6)
-
-
 def test_too_small_image_is_a_method_error(method):
     with pytest.raises(MethodError, match="at least 2x2"):
         method.fuse(np.zeros((1, 5), np.float32), np.zeros((1, 5), np.float32))
 
 
 # -- bad weight files -----------------------------------------------------------------------
-
-
-def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("FUSIONBENCH_WEIGHTS", str(tmp_path / "elsewhere"))
-    method = U2Fusion(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"put model\.ckpt\.tf2torch\.pth .* at .*u2fusion"):
-        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
-    assert method._network is None
-
-
-def test_truncated_file_is_refused(tmp_path, weights_dir):
-    (tmp_path / "u2fusion").mkdir()
-    data = (weights_dir / "u2fusion" / FILE).read_bytes()
-    (tmp_path / "u2fusion" / FILE).write_bytes(data[: len(data) // 2])
-    method = U2Fusion(weights=tmp_path)
-    with pytest.raises(WeightsError, match=r"does not match the published model\.ckpt\.tf2torch\.pth"):
-        method.network()
-    assert method._network is None
-    # Even with a matching hash registered, the truncated file cannot be loaded.
-    method = own_file(tmp_path / "u2fusion" / FILE)(weights=tmp_path)
-    with pytest.raises(WeightsError, match="cannot be loaded as a weights-only checkpoint"):
-        method.network()
-    assert method._network is None
-
-
-def test_wrong_hash_is_refused(tmp_path, weights_dir):
-    (tmp_path / "u2fusion").mkdir()
-    shutil.copy(weights_dir / "sdnet" / "SDNet.model.tf2torch.pth", tmp_path / "u2fusion" / FILE)
-    with pytest.raises(WeightsError, match=r"sha256 .* does not match"):
-        U2Fusion(weights=tmp_path).network()
-
-
-def test_renamed_tf_variables_are_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "u2fusion" / FILE, map_location="cpu", weights_only=True)
-    state = {k.replace("Generator_1/", "Generator/"): v for k, v in state.items()}
-    torch.save(state, tmp_path / "renamed.pth")
-    method = own_file(tmp_path / "renamed.pth")(weights=tmp_path)
-    with pytest.raises(
-        WeightsError,
-        match=r"TF checkpoint\): the TF variables do not fit the U2Fusion generator \(missing 8, .*Gen",
-    ):
-        method.fuse(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
-    assert method._network is None
-
-
-def test_wrong_kernel_shape_is_refused(tmp_path, weights_dir):
-    state = torch.load(weights_dir / "u2fusion" / FILE, map_location="cpu", weights_only=True)
-    name = "Generator/encoder/conv1_1/kernel"
-    state[name] = state[name].permute(3, 2, 0, 1).contiguous()  # already torch layout: refused
-    torch.save(state, tmp_path / "torch_layout.pth")
-    with pytest.raises(WeightsError, match=r"conv1_1/kernel has shape \[44, 2, 3, 3\], .* expects \[3, 3, 2, 44\]"):
-        own_file(tmp_path / "torch_layout.pth")(weights=tmp_path).network()
 
 
 def test_output_is_uint8_gray_for_gray_vis_and_rgb_for_colour(method):

@@ -59,6 +59,7 @@ from typing import Any, ClassVar
 
 from fusionbench.methods.base import register_method
 from fusionbench.methods.learned import LearnedMethod
+from fusionbench.methods.tf_checkpoint import imsave_stretch
 from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, load_into, load_state_dict
 
 WEIGHTS: WeightFile = WEIGHT_FILES[("seafusion", "SeAFusion.pth")]
@@ -154,13 +155,11 @@ def stretch_truncate(x: Any) -> Any:
     """Min-max stretch each image of a ``(N, 1, H, W)`` tensor and truncate it to 8-bit levels.
 
     The step of SeAFusion's ``test.py``: ``np.uint8(255 * (x - min) / (max - min))``, returned as
-    ``levels / 255`` so that rounding to ``uint8`` gives back the truncated levels. A constant
+    ``levels / 255`` so that rounding to ``uint8`` gives back the truncated levels. The stretch is
+    :func:`~fusionbench.methods.tf_checkpoint.imsave_stretch` (SDNet's and U2Fusion's); a constant
     image becomes 0 (the original would divide by zero).
     """
-    lo = x.amin(dim=(1, 2, 3), keepdim=True)
-    span = x.amax(dim=(1, 2, 3), keepdim=True) - lo
-    stretched = (x - lo) / span.masked_fill(span == 0, 1)
-    return (stretched * 255).floor() / 255
+    return (imsave_stretch(x) * 255).floor() / 255
 
 
 @register_method
