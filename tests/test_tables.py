@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import fusionbench
+from fusionbench.methods import PUBLISHED
 from fusionbench.reports.tables import rank_marks, render
 
 
@@ -80,17 +81,7 @@ def _check_booktabs(latex: str, columns: int) -> None:
 
 @pytest.mark.slow
 def test_tno_table_of_the_nine_published_methods(shared_root, tmp_path):
-    methods = [
-        "densefuse",
-        "fusiongan",
-        "ifcnn",
-        "piafusion",
-        "pmgi",
-        "rfn-nest",
-        "sdnet",
-        "seafusion",
-        "u2fusion",
-    ]
+    methods = list(PUBLISHED)  # the nine published TNO result sets
     frame = fusionbench.table([f"published:{m}" for m in methods], "tno", data_root=shared_root, out=tmp_path)
     assert len(frame) == 9 and (frame["n"] == 42).all()
     marks = rank_marks(frame, frame.attrs["metrics"], ["dataset"])

@@ -113,3 +113,20 @@ class LearnedMethod(Method):
         state = dict(self.__dict__)
         state["_network"] = None
         return state
+
+
+class StretchOption(LearnedMethod):
+    """A learned method whose authors' saved outputs were min-max stretched: option ``stretch``.
+
+    ``stretch=False`` (default) keeps the network's output as it is; ``stretch=True`` reproduces the
+    published images. The subclass applies it in :meth:`LearnedMethod.forward`.
+    """
+
+    def __init__(
+        self, weights: str | os.PathLike[str] | None = None, device: str = "cpu", stretch: bool = False
+    ) -> None:
+        super().__init__(weights=weights, device=device)
+        self.stretch = bool(stretch)
+
+    def config(self) -> dict[str, Any]:
+        return {"stretch": self.stretch}

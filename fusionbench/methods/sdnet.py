@@ -46,7 +46,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fusionbench.methods.base import register_method
-from fusionbench.methods.learned import LearnedMethod
+from fusionbench.methods.learned import StretchOption
 from fusionbench.methods.tf_checkpoint import TFConv, imsave_stretch, load_tf_convs
 from fusionbench.methods.weights import WeightFile, load_state_dict, register_weight_file
 
@@ -127,7 +127,7 @@ def pillow_rgb_luma() -> Any:
 
 
 @register_method
-class SDNet(LearnedMethod):
+class SDNet(StretchOption):
     """SDNet with the authors' TF weights (see the module docstring for the protocol).
 
     Parameters
@@ -147,13 +147,6 @@ class SDNet(LearnedMethod):
         "fusion, International Journal of Computer Vision 129 (2021) 2761-2785"
     )
     weight_files: ClassVar[tuple[WeightFile, ...]] = (WEIGHTS,)
-
-    def __init__(self, weights: Any = None, device: str = "cpu", stretch: bool = False) -> None:
-        super().__init__(weights=weights, device=device)
-        self.stretch = bool(stretch)
-
-    def config(self) -> dict[str, Any]:
-        return {"stretch": self.stretch}
 
     def build(self) -> Any:
         weight = self.weight_files[0]

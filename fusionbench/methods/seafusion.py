@@ -58,7 +58,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fusionbench.methods.base import register_method
-from fusionbench.methods.learned import LearnedMethod
+from fusionbench.methods.learned import StretchOption
 from fusionbench.methods.tf_checkpoint import imsave_stretch
 from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, load_into, load_state_dict
 
@@ -163,7 +163,7 @@ def stretch_truncate(x: Any) -> Any:
 
 
 @register_method
-class SeAFusion(LearnedMethod):
+class SeAFusion(StretchOption):
     """SeAFusion with the authors' weights (see the module docstring for the protocol).
 
     Parameters
@@ -184,13 +184,6 @@ class SeAFusion(LearnedMethod):
         "real-time infrared and visible image fusion network, Information Fusion 82 (2022) 28-42"
     )
     weight_files: ClassVar[tuple[WeightFile, ...]] = (WEIGHTS,)
-
-    def __init__(self, weights: Any = None, device: str = "cpu", stretch: bool = False) -> None:
-        super().__init__(weights=weights, device=device)
-        self.stretch = bool(stretch)
-
-    def config(self) -> dict[str, Any]:
-        return {"stretch": self.stretch}
 
     def build(self) -> Any:
         weight = self.weight_files[0]
