@@ -4,7 +4,7 @@
 and ``folder:`` methods, loads the given fused image), caches the fused PNG under
 ``<out>/fused/<method key>/...`` and the per-image metric values under ``<out>/metrics/...``,
 then writes the run's per-image CSV, summary and manifest to
-``<out>/runs/<dataset>/<split>/<method>/<convention>/``.
+``<out>/runs/<dataset>/<split>/<method>__<cache key>/<convention>/``.
 
 Every file is written atomically (temp file + rename) and every cache entry carries the key it was
 computed for (method id, config and weights hash; input and fused image hashes; metric ids;
@@ -258,7 +258,7 @@ def run(
     fused_dir = None if method_obj.provides_images else out_root / "fused" / method_dir / data_dir
     convention_dir = f"{slug(conv.name)}__{_digest(conv.as_dict())}"
     metrics_dir = out_root / "metrics" / method_dir / data_dir / convention_dir
-    run_dir = out_root / "runs" / data_dir / slug(method_obj.id) / slug(conv.name)
+    run_dir = out_root / "runs" / data_dir / method_dir / slug(conv.name)
     for folder in (fused_dir, metrics_dir, run_dir):
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
