@@ -1,0 +1,217 @@
+"""``fusionbench train`` and ``fusionbench ablate``: train SIDM-Fusion and regenerate Table 2."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from fusionbench.methods.sidm.config import ABLATION_GROUPS, WIDTHS
+
+
+def _command_line() -> str:
+    return shlex.join(["fusionbench", *sys.argv[1:]])
+
+
+@click.command("train")
+@click.option("--method", "method_id", default="sidm", show_default=True, help="Method to train (only 'sidm').")
+@click.option(
+    "--ablation", type=click.Choice(list(ABLATION_GROUPS)), default=None, help="Table 2 row (default g7 = all)."
+)
+@click.option("--width", type=click.Choice(list(WIDTHS)), default=None, help="Channel widths (default lite).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML or JSON file of training settings (see fusionbench.methods.sidm.train.TrainConfig).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Training folder (checkpoints, log.csv, loss.png); reruns resume from it.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder holding datasets/ (default: $FUSIONBENCH_DATA).",
+)
+@click.option(
+    "--masks",
+    "masks_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder of MSRS segmentation label PNGs <id>.png (target masks instead of detection boxes).",
+)
+@click.option("--no-masks", is_flag=True, help="Train without target masks (lambda2 = 0 in effect).")
+@click.option(
+    "--sources", default=None, help="Comma-separated training sources, e.g. msrs/trainpool,roadscene/train:45."
+)
+@click.option("--stage1-steps", type=click.IntRange(min=0), default=None)
+@click.option("--stage2-steps", type=click.IntRange(min=0), default=None)
+@click.option(
+    "--stage1-from",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Reuse a trained stage 1 (stage1.pt of another run) instead of training one.",
+)
+@click.option("--seed", type=int, default=None)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads (default 1).")
+def train_command(
+    method_id: str,
+    ablation: str | None,
+    width: str | None,
+    config_file: Path | None,
+    out_dir: Path | None,
+    data_root: Path | None,
+    masks_dir: str | None,
+    no_masks: bool,
+    sources: str | None,
+    stage1_steps: int | None,
+    stage2_steps: int | None,
+    stage1_from: str | None,
+    seed: int | None,
+    threads: int | None,
+) -> None:
+    """Train SIDM-Fusion (stage 1: SPC-Net; stage 2: the fusion network), resumable."""
+    from fusionbench.cli import UserError, user_errors
+    from fusionbench.methods.sidm.train import TrainConfig, train
+
+    with user_errors():
+        if method_id.strip().lower() != "sidm":
+            raise UserError(f"--method {method_id}: only 'sidm' can be trained by fusionbench train")
+        overrides = {
+            "ablation": ablation,
+            "width": width,
+            "masks": masks_dir,
+            "use_masks": False if no_masks else None,
+            "sources": [s.strip() for s in sources.split(",") if s.strip()] if sources else None,
+            "stage1_steps": stage1_steps,
+            "stage2_steps": stage2_steps,
+            "stage1_from": stage1_from,
+            "seed": seed,
+            "threads": threads,
+        }
+        if config_file is not None:
+            config = TrainConfig.from_file(config_file, **overrides)
+        else:
+            config = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+        out = out_dir or Path("fusionbench-train") / f"sidm-{config.width}-{config.group}"
+        final = train(config, out, data_root, progress=sys.stderr.isatty(), command=_command_line())
+    click.echo(f"checkpoint: {final}")
+    click.echo(f"log: {out / 'log.csv'}  plot: {out / 'loss.png'}")
+
+
+@click.command("ablate")
+@click.option("--method", "method_id", default="sidm", show_default=True, help="Method to ablate (only 'sidm').")
+@click.option("--dataset", default="msrs", show_default=True, help="Evaluation dataset (the paper's Table 2: msrs).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--groups", default=",".join(ABLATION_GROUPS), show_default=True, help="Rows to train and evaluate.")
+@click.option("--width", type=click.Choice(list(WIDTHS)), default="lite", show_default=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML or JSON training settings shared by every row.",
+)
+@click.option("--stage1-steps", type=click.IntRange(min=0), default=None)
+@click.option("--stage2-steps", type=click.IntRange(min=0), default=None)
+@click.option("--shipped", is_flag=True, help="Evaluate the shipped checkpoints instead of training.")
+@click.option(
+    "--train-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the row trainings (default ./fusionbench-train/ablation-<width>); reruns resume.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Rows trained at once (one single-thread process each).",
+)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run cache folder.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation processes.")
+@click.option("--metrics", default=None, help="Metric ids (default: the seed six).")
+@click.option("--convention", default="tang", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "markdown", "latex", "text"]), default="text", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the table here; with --all-formats, the stem for .csv, .md and .tex.",
+)
+@click.option("--all-formats", is_flag=True, help="Write CSV, Markdown and LaTeX next to --output.")
+def ablate_command(
+    method_id: str,
+    dataset: str,
+    split: str,
+    groups: str,
+    width: str,
+    config_file: Path | None,
+    stage1_steps: int | None,
+    stage2_steps: int | None,
+    shipped: bool,
+    train_dir: Path | None,
+    jobs: int,
+    data_root: Path | None,
+    out: Path | None,
+    workers: int,
+    metrics: str | None,
+    convention: str,
+    fmt: str,
+    output: Path | None,
+    all_formats: bool,
+) -> None:
+    """Train (or load) the Table 2 rows of SIDM-Fusion, evaluate them, print Table 2."""
+    from fusionbench.cli import UserError, user_errors
+    from fusionbench.io import write_text_atomic
+    from fusionbench.methods.sidm.ablation import evaluate_rows, shipped_rows, train_rows
+    from fusionbench.methods.sidm.train import TrainConfig
+    from fusionbench.reports.ablation_table import render_ablation
+
+    with user_errors():
+        if method_id.strip().lower() != "sidm":
+            raise UserError(f"--method {method_id}: only 'sidm' has ablation rows")
+        wanted = [g.strip().lower() for g in groups.split(",") if g.strip()]
+        unknown = [g for g in wanted if g not in ABLATION_GROUPS]
+        if unknown:
+            raise UserError(f"--groups: unknown row(s) {unknown}; expected some of {', '.join(ABLATION_GROUPS)}")
+        if all_formats and output is None:
+            raise UserError("--all-formats needs --output STEM")
+        if shipped:
+            available = shipped_rows(width)
+            missing = [g for g in wanted if g not in available]
+            if missing:
+                raise UserError(f"no shipped {width} checkpoint for row(s) {missing}; run without --shipped to train")
+            checkpoints = {g: available[g] for g in wanted}
+        else:
+            overrides = {"width": width, "stage1_steps": stage1_steps, "stage2_steps": stage2_steps, "threads": 1}
+            if config_file is not None:
+                base = TrainConfig.from_file(config_file, **overrides)
+            else:
+                base = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+            folder = train_dir or Path("fusionbench-train") / f"ablation-{width}"
+            click.echo(f"training {len(wanted)} rows into {folder} ({jobs} at a time) ...", err=True)
+            checkpoints = train_rows(base, folder, wanted, data_root, jobs=jobs, command=_command_line())
+        frame = evaluate_rows(checkpoints, dataset, split, metrics, convention, data_root, out, workers=workers)
+        caption = f"Ablation of SIDM-Fusion on {dataset} ({split}, {int(frame['n'].iloc[0])} pairs, {width} widths)"
+        if all_formats:
+            assert output is not None
+            for suffix, kind in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex")):
+                write_text_atomic(output.with_suffix(suffix), render_ablation(frame, kind, caption=caption))
+            click.echo(render_ablation(frame, "text"))
+            return
+        text = render_ablation(frame, fmt, caption=caption)
+        if output is not None:
+            write_text_atomic(output, text)
+        click.echo(text)

@@ -1,0 +1,163 @@
+"""SIDM-Fusion losses, target masks, patch sampling and the training loop (CI-sized smoke runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fusionbench.methods.sidm.data import PatchSampler, TrainingDataError, TrainingPair, box_mask, parse_source
+from fusionbench.methods.sidm.losses import classification_loss, content_loss, saliency_loss
+from fusionbench.methods.sidm.train import TrainConfig, train
+
+
+def test_content_loss_is_zero_for_identical_images_and_positive_otherwise() -> None:
+    x = torch.rand(2, 1, 16, 16)
+    assert float(content_loss(x, x, x)) == 0.0
+    assert float(content_loss(torch.zeros_like(x), x, x)) > 0.0
+
+
+def test_content_loss_targets_the_elementwise_maxima() -> None:
+    ir = torch.zeros(1, 1, 8, 8)
+    vis = torch.full((1, 1, 8, 8), 0.5)
+    # Flat images: no gradient term; intensity term |f - max(ir, vis)| = |0.2 - 0.5|.
+    assert float(content_loss(torch.full_like(ir, 0.2), ir, vis)) == pytest.approx(0.3, abs=1e-6)
+
+
+def test_saliency_loss_ignores_samples_without_mask() -> None:
+    torch.manual_seed(0)
+    psi_ir, psi_vi = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    ir = torch.rand(2, 1, 8, 8)
+    mask = torch.ones(2, 1, 8, 8)
+    has = torch.tensor([1.0, 0.0])
+    base = saliency_loss(psi_ir, psi_vi, ir, mask, has)
+    changed = mask.clone()
+    changed[1] = 0
+    psi_ir2 = psi_ir.clone()
+    psi_ir2[1] += 5
+    assert torch.equal(saliency_loss(psi_ir2, psi_vi, ir, changed, has), base)
+    ca = torch.cat((psi_ir, psi_vi), 1).mean(1, keepdim=True)
+    assert float(base) == pytest.approx(float((ir[0] - ca[0]).abs().mean()), rel=1e-6)
+    assert float(saliency_loss(psi_ir, psi_vi, ir, mask, torch.zeros(2))) == 0.0
+
+
+def test_classification_loss_is_cross_entropy() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    expected = -(np.log(np.exp(2) / (np.exp(2) + 1)) + np.log(np.e / (np.e + 1))) / 2
+    assert float(classification_loss(logits, torch.tensor([0, 1]))) == pytest.approx(expected, rel=1e-6)
+
+
+def test_box_mask_fills_yolo_boxes_and_shifts_crops(tmp_path: Path) -> None:
+    boxes = tmp_path / "00001N.txt"
+    # One box: cx = 0.25 * 640 = 160, cy = 0.5 * 480 = 240, w = 64, h = 48 -> x 128..192, y 216..264.
+    boxes.write_text("0 0.25 0.5 0.1 0.1\n")
+    full = box_mask(boxes, (480, 640))
+    assert full.sum() == 64 * 48 and full[216, 128] == 1 and full[215, 128] == 0 and full[216, 192] == 0
+    crop = box_mask(boxes, (100, 100), window=(200, 150, 100, 100))  # rows 200..299, cols 150..249
+    assert crop.sum() == 42 * 48 and crop[16, 0] == 1 and crop[15, 0] == 0
+    boxes.write_text("0 0.25 0.5\n")
+    with pytest.raises(TrainingDataError, match=r"00001N.txt:1: expected 'class cx cy w h'"):
+        box_mask(boxes, (480, 640))
+
+
+def test_parse_source() -> None:
+    assert parse_source("roadscene/train:45") == ("roadscene", "train", 45)
+    assert parse_source("msrs/trainpool") == ("msrs", "trainpool", None)
+    with pytest.raises(TrainingDataError, match="expected 'dataset/split'"):
+        parse_source("msrs")
+
+
+def test_patch_sampler_crops_the_same_window_from_every_plane() -> None:
+    rng = np.random.default_rng(0)
+    ir = rng.random((40, 50), dtype=np.float32)
+    pair = TrainingPair("a", "x/y", ir, ir * 0.5, (ir > 0.5).astype(np.float32))
+    no_mask = TrainingPair("b", "x/y", ir, ir, None)
+    sampler = PatchSampler([pair, no_mask], patch=16, batch=6, seed=3)
+    batch = sampler.sample()
+    assert batch["ir"].shape == (6, 1, 16, 16)
+    for i in range(6):
+        if batch["has_mask"][i]:
+            assert np.allclose(batch["vis"][i], batch["ir"][i] * 0.5)
+            assert np.array_equal(batch["mask"][i], (batch["ir"][i] > 0.5).astype(np.float32))
+        else:
+            assert not batch["mask"][i].any()
+    state = sampler.state
+    again = sampler.sample()
+    sampler.restore(state)
+    assert all(np.array_equal(again[k], v) for k, v in sampler.sample().items())
+
+
+def _demo_batch(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    from fusionbench.methods.sidm.data import load_pool
+
+    pool = load_pool(["demo/test"], data_root)
+    ir = torch.from_numpy(np.stack([p.ir for p in pool]))[:, None]
+    vis = torch.from_numpy(np.stack([p.vis for p in pool]))[:, None]
+    return ir, vis
+
+
+def test_training_smoke_run_lowers_the_content_loss(tmp_path: Path) -> None:
+    """docs/sidm-spec.md section 12: lite, 20 stage-1 + 50 stage-2 steps on the demo pairs."""
+    from fusionbench.methods.sidm.method import load_checkpoint
+    from fusionbench.methods.sidm.network import SIDMNet
+
+    config = TrainConfig(width="lite", ablation="g7", stage1_steps=20, stage2_steps=50, stage1_patch=64,
+                         sources=["demo/test"], log_every=5, checkpoint_every=20)
+    torch.manual_seed(config.seed)
+    untrained = SIDMNet(config.model_config).eval()
+    final = train(config, tmp_path / "run", data_root=tmp_path / "data", evaluate_classifier=False)
+    trained = load_checkpoint(final).eval()
+    ir, vis = _demo_batch(tmp_path / "data")
+    with torch.no_grad():
+        before = float(content_loss(untrained(ir, vis), ir, vis))
+        after = float(content_loss(trained(ir, vis), ir, vis))
+    assert after < 0.9 * before, (before, after)
+    state = torch.load(final, weights_only=True)
+    assert state["training"]["stage1"]["steps"] == 20 and state["training"]["stage2"]["steps"] == 50
+    assert state["config"] == {"width": "lite", "megb_sobel": True, "sbm": True, "sdrb": True, "spc": True}
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("stage,step,lr,loss") and len(log) == 1 + 4 + 10
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 1000
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = TrainConfig(width="lite", ablation="g3", stage2_steps=30, stage2_patch=32, batch=2,
+                         sources=["demo/test"], log_every=5, checkpoint_every=10)
+    straight = train(config, tmp_path / "straight", data_root=tmp_path / "data")
+
+    import fusionbench.methods.sidm.train as training
+
+    calls = {"n": 0}
+    original = training.saliency_loss
+
+    def crash_at_step_25(*args: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt("simulated kill")
+        return original(*args)
+
+    monkeypatch.setattr(training, "saliency_loss", crash_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", data_root=tmp_path / "data")
+    assert not (tmp_path / "resumed" / "sidm-lite-g3.pt").exists()
+    monkeypatch.setattr(training, "saliency_loss", original)
+    resumed = train(config, tmp_path / "resumed", data_root=tmp_path / "data")
+    a = torch.load(straight, weights_only=True)["state_dict"]
+    b = torch.load(resumed, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = (tmp_path / "resumed" / "log.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[1]) for r in rows] == [5, 10, 15, 20, 25, 30]
+
+
+def test_config_file_and_unknown_settings(tmp_path: Path) -> None:
+    good = tmp_path / "c.toml"
+    good.write_text('width = "full"\nstage2_steps = 7\nsources = ["demo/test"]\n')
+    config = TrainConfig.from_file(good, stage2_steps=9)
+    assert (config.width, config.stage2_steps, config.sources) == ("full", 9, ["demo/test"])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"widht": "full"}))
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['widht'\]"):
+        TrainConfig.from_file(bad)
