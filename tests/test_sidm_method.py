@@ -116,7 +116,9 @@ def test_run_records_the_ablation_row_in_the_manifest(checkpoint: Path, tmp_path
 # -- the shipped checkpoints ----------------------------------------------------------------------
 
 SHIPPED = shipped_checkpoints()
-needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no SIDM checkpoint shipped in fusionbench/methods/sidm/checkpoints")
+needs_shipped = pytest.mark.skipif(
+    not SHIPPED, reason="no SIDM checkpoint shipped in fusionbench/methods/sidm/checkpoints"
+)
 
 
 @needs_shipped

@@ -73,7 +73,7 @@ def test_gradients_reach_every_trained_block_and_not_the_frozen_classifier() -> 
     assert all(p.grad is None for p in model.spc.parameters())
     # The VIS branch reads the IR features through the spatial bias: the IR stem gets VIS-side gradient.
     model.zero_grad()
-    psi_ir, psi_vi = model.fusion.encode(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32))
+    _, psi_vi = model.fusion.encode(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32))
     psi_vi.sum().backward()
     assert float(model.fusion.stem_ir.weight.grad.abs().sum()) > 0
 

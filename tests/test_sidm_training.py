@@ -104,8 +104,16 @@ def test_training_smoke_run_lowers_the_content_loss(tmp_path: Path) -> None:
     from fusionbench.methods.sidm.method import load_checkpoint
     from fusionbench.methods.sidm.network import SIDMNet
 
-    config = TrainConfig(width="lite", ablation="g7", stage1_steps=20, stage2_steps=50, stage1_patch=64,
-                         sources=["demo/test"], log_every=5, checkpoint_every=20)
+    config = TrainConfig(
+        width="lite",
+        ablation="g7",
+        stage1_steps=20,
+        stage2_steps=50,
+        stage1_patch=64,
+        sources=["demo/test"],
+        log_every=5,
+        checkpoint_every=20,
+    )
     torch.manual_seed(config.seed)
     untrained = SIDMNet(config.model_config).eval()
     final = train(config, tmp_path / "run", data_root=tmp_path / "data", evaluate_classifier=False)
@@ -124,8 +132,16 @@ def test_training_smoke_run_lowers_the_content_loss(tmp_path: Path) -> None:
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = TrainConfig(width="lite", ablation="g3", stage2_steps=30, stage2_patch=32, batch=2,
-                         sources=["demo/test"], log_every=5, checkpoint_every=10)
+    config = TrainConfig(
+        width="lite",
+        ablation="g3",
+        stage2_steps=30,
+        stage2_patch=32,
+        batch=2,
+        sources=["demo/test"],
+        log_every=5,
+        checkpoint_every=10,
+    )
     straight = train(config, tmp_path / "straight", data_root=tmp_path / "data")
 
     import fusionbench.methods.sidm.train as training

@@ -34,10 +34,10 @@ from fusionbench.methods import (  # noqa: F401  (imported for their registratio
     tardal,
     u2fusion,
 )
-from fusionbench.methods.sidm import method as _sidm_method  # noqa: F401  (registers "sidm")
 from fusionbench.methods.base import METHODS, Method, MethodError
 from fusionbench.methods.colour import merge_y, split_y, to_uint8
 from fusionbench.methods.precomputed import PUBLISHED, FolderMethod, PublishedMethod
+from fusionbench.methods.sidm import method as _sidm_method  # noqa: F401  (registers "sidm")
 
 log = logging.getLogger(__name__)
 
