@@ -3,6 +3,8 @@
 ::
 
     fusionbench run --method gff --dataset msrs [--metrics ...] [--convention tang] [--workers N]
+                    [--scheduler local|tcp://host:port]
+    fusionbench doctor [--data-root DIR] [--out DIR] [--weights DIR]
     fusionbench table --methods gff,lp --datasets tno,msrs --format latex [--by tag] [--std]
     fusionbench data list | verify NAME | download NAME
     fusionbench eval --ir DIR --vi DIR --fused DIR [--metrics mi,vif|all] [--convention tang] [--csv OUT]
@@ -218,6 +220,13 @@ _metrics_option = click.option(
 _convention_option = click.option(
     "--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions')."
 )
+_scheduler_option = click.option(
+    "--scheduler",
+    default=None,
+    metavar="local|tcp://HOST:PORT",
+    help="Run on Dask: 'local' starts a LocalCluster of --workers processes; an address joins a running "
+    "scheduler. Needs pip install 'fusionbench[dask]'.",
+)
 
 
 @main.command("run")
@@ -231,6 +240,7 @@ _convention_option = click.option(
 @_data_root_option
 @_out_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@_scheduler_option
 @click.option("--per-image", is_flag=True, help="Print every image's values, not only the summary.")
 def run_command(
     method_id: str,
@@ -243,6 +253,7 @@ def run_command(
     data_root: Path | None,
     out: Path | None,
     workers: int,
+    scheduler: str | None,
     per_image: bool,
 ) -> None:
     """Fuse every pair of a dataset split with one method, score it, and print the Table-1 row.
@@ -267,6 +278,7 @@ def run_command(
             data_root=data_root,
             out=out,
             workers=workers,
+            scheduler=scheduler,
             dataset_options=options,
         )
     ids = [c for c in frame.columns if c not in ("image", "tag")]
@@ -317,6 +329,7 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 @_data_root_option
 @_out_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@_scheduler_option
 def table_command(
     methods: str,
     efficiency: bool,
@@ -333,6 +346,7 @@ def table_command(
     data_root: Path | None,
     out: Path | None,
     workers: int,
+    scheduler: str | None,
 ) -> None:
     """Table 1: rows dataset x method, columns metrics; best in bold, second underlined.
 
@@ -360,6 +374,7 @@ def table_command(
             out=out,
             by=by,
             workers=workers,
+            scheduler=scheduler,
             progress=None,
         )
         text = render(frame, fmt, decimals=decimals, std=std)
@@ -421,6 +436,23 @@ def weights_verify_command(weights: Path | None) -> None:
             failures += 1
             click.echo(f"{method.id}: FAILED: {_one_line(exc)}")
     if failures:
+        raise SystemExit(1)
+
+
+@main.command("doctor")
+@_data_root_option
+@_out_option
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
+def doctor_command(data_root: Path | None, out: Path | None, weights: Path | None) -> None:
+    """Check the environment in one screen: versions, data root, weights, write access, backends.
+
+    Exits with status 1 when a check fails (WARN lines do not).
+    """
+    from fusionbench.doctor import FAIL, render, run_checks
+
+    checks = run_checks(data_root=data_root, out=out, weights=weights)
+    click.echo(render(checks))
+    if any(c.status == FAIL for c in checks):
         raise SystemExit(1)
 
 

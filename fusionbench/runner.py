@@ -1,20 +1,26 @@
 """The runner: fuse every pair of a dataset split with one method, score it, write the results.
 
-``run(method, dataset)`` walks the pairs of a split. For each pair it fuses (or, for ``published:``
-and ``folder:`` methods, loads the given fused image), caches the fused PNG under
-``<out>/fused/<method key>/...`` and the per-image metric values under ``<out>/metrics/...``,
-then writes the run's per-image CSV, summary and manifest to
-``<out>/runs/<dataset>/<split>/<method>__<cache key>/<convention>/``.
+``run(method, dataset)`` walks the pairs of a split in two kinds of work unit
+(:mod:`fusionbench.units`): *fuse* (method, pair), which caches the fused PNG under
+``<out>/fused/<method id>__<cache key>/<dataset>/<split>/``, and *score* (pair, metric set). The
+units run on an execution backend (:mod:`fusionbench.backends`: serial, local processes, or a
+Dask cluster) and their results stream back, one transaction each, into the results store
+``<out>/results.sqlite`` (:mod:`fusionbench.store`). Then the run's per-image CSV, summary and
+manifest are written to ``<out>/runs/<dataset>/<split>/<method id>__<cache key>/<convention>/``.
 
-Every file is written atomically (temp file + rename) and every cache entry carries the key it was
-computed for (method id, config and weights hash; input and fused image hashes; metric ids;
-convention; fusionbench version), so an interrupted run resumes where it stopped and gives the
-same result, and a changed key recomputes.
+Every store row carries its full key (dataset version, pair, method id + config hash + weights
+sha256, metric id + convention + library version) and the sha256 of the files it was computed
+from, and every file is written atomically, so a killed run resumes where it stopped and gives the
+same result, a changed key part or input file recomputes, and two runs can share an output
+folder. A pair that cannot be fused or scored is reported (``failures.csv`` and
+:class:`PairFailureError`) after the other pairs have finished and been stored.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -22,8 +28,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,17 +38,36 @@ import numpy as np
 import pandas as pd
 
 from fusionbench import __version__
-from fusionbench.io import read_image, write_image_atomic, write_text_atomic
-from fusionbench.metrics import compute, get_convention, resolve_metrics
+from fusionbench.backends import Backend, open_backend
+from fusionbench.io import write_text_atomic
+from fusionbench.metrics import get_convention, resolve_metrics
 from fusionbench.metrics.conventions import Convention
+from fusionbench.store import STORE_NAME, ResultsStore, RunKey, output_lock
+from fusionbench.units import Failure, FuseUnit, ScoreUnit, UnitContext, UnitResult, fuse_unit, score_unit
 
 log = logging.getLogger(__name__)
 
 #: Default output folder (relative to the working directory) when neither ``out`` nor
 #: ``$FUSIONBENCH_OUT`` is given.
 DEFAULT_OUT = "fusionbench-out"
-#: Bump when the cached per-image record format changes.
-RECORD_VERSION = 1
+#: Bump when the way a stored score is computed changes (part of every score's key).
+RECORD_VERSION = 2
+#: How many failures the error message quotes before "and N more".
+SHOWN_FAILURES = 3
+
+
+class PairFailureError(ValueError):
+    """Some pairs could not be fused or scored; the others finished and are stored.
+
+    ``failures`` holds one :class:`~fusionbench.units.Failure` per failed pair.
+    """
+
+    def __init__(self, message: str, failures: Sequence[Failure]) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.failures))
 
 
 def resolve_out(out: str | os.PathLike[str] | None = None) -> Path:
@@ -66,126 +90,11 @@ def _digest(obj: Any) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@dataclass
-class _PairJob:
-    """Everything a (possibly separate) worker process needs to handle one pair."""
-
-    pair: Any
-    method: Any
-    dataset: str
-    split: str
-    data_root: Path
-    fused_dir: Path | None
-    metrics_dir: Path
-    metric_ids: list[str]
-    convention: Convention
-    metric_key: str
-
-
-@dataclass
-class _PairOutcome:
-    row: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
-    fused_cached: bool = False
-    metrics_cached: bool = False
-
-
-def _process_pair(job: _PairJob) -> _PairOutcome:
-    """Fuse (or load) one pair, score it, cache both; returns its row and stage timings."""
-    from fusionbench.methods import fuse, load_fused
-
-    pair = job.pair
-    seconds = {"io": 0.0, "fuse": 0.0, "metrics": 0.0}
-    t = time.perf_counter()
-    ir = read_image(pair.ir)
-    vis = read_image(pair.vis)
-    seconds["io"] += time.perf_counter() - t
-
-    fused_cached = False
-    if job.method.provides_images:
-        t = time.perf_counter()
-        fused = load_fused(
-            job.method, pair.id, ir.shape[:2], dataset=job.dataset, split=job.split, data_root=job.data_root
-        )
-        fused_path = job.method.fused_path(pair.id, job.dataset, job.split, job.data_root)
-        seconds["io"] += time.perf_counter() - t
-    else:
-        assert job.fused_dir is not None
-        fused_path = job.fused_dir / f"{pair.id}.png"
-        if fused_path.is_file():
-            t = time.perf_counter()
-            fused = read_image(fused_path)
-            seconds["io"] += time.perf_counter() - t
-            fused_cached = True
-        else:
-            t = time.perf_counter()
-            fused = fuse(job.method, ir, vis)
-            seconds["fuse"] += time.perf_counter() - t
-            t = time.perf_counter()
-            write_image_atomic(fused_path, fused)
-            seconds["io"] += time.perf_counter() - t
-
-    t = time.perf_counter()
-    key = _digest(
-        {
-            "metric_key": job.metric_key,
-            "fused": _file_sha256(fused_path),
-            "ir": _file_sha256(Path(pair.ir)),
-            "vis": _file_sha256(Path(pair.vis)),
-        }
-    )
-    record_path = job.metrics_dir / f"{pair.id}.json"
-    seconds["io"] += time.perf_counter() - t
-    record = _read_record(record_path)
-    if record is not None and record.get("key") == key:
-        values = record["values"]
-        metrics_cached = True
-    else:
-        t = time.perf_counter()
-        try:
-            values = compute(fused, ir, vis, metrics=job.metric_ids, convention=job.convention)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"pair {pair.id}: {exc}") from None
-        seconds["metrics"] += time.perf_counter() - t
-        record = {"version": RECORD_VERSION, "key": key, "pair": pair.id, "values": values}
-        write_text_atomic(record_path, json.dumps(record, allow_nan=True, sort_keys=True))
-        metrics_cached = False
-    row = {"image": pair.id, **{m: values[m] for m in job.metric_ids}, **dict(pair.tags)}
-    return _PairOutcome(row=row, seconds=seconds, fused_cached=fused_cached, metrics_cached=metrics_cached)
-
-
-def _read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _remove_stale_temp_files(folders: Iterable[Path]) -> int:
-    """Delete temp files a killed run left behind (``.<name>.<hex>.tmp``); returns how many."""
-    removed = 0
-    for folder in folders:
-        if folder.is_dir():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
-                removed += 1
-    return removed
-
-
-def _limit_threads() -> None:
-    """One thread per worker process for OpenCV and torch, so N workers do not oversubscribe."""
-    import cv2
-
-    cv2.setNumThreads(1)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _progress(total: int, desc: str, enabled: bool | None) -> Any:
@@ -193,7 +102,7 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
 
     if enabled is None:
         enabled = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="pair", disable=not enabled, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit="unit", disable=not enabled, file=sys.stderr)
 
 
 def run(
@@ -206,6 +115,7 @@ def run(
     out: str | os.PathLike[str] | None = None,
     *,
     workers: int = 1,
+    scheduler: str | Backend | None = None,
     progress: bool | None = None,
     dataset_options: dict[str, Any] | None = None,
     method_options: dict[str, Any] | None = None,
@@ -227,15 +137,30 @@ def run(
     out
         Output folder (default: ``$FUSIONBENCH_OUT``, else ``./fusionbench-out``).
     workers
-        Processes to use (1 = in this process).
+        Units run at once: 1 = in this process; N = N local processes (joblib); with
+        ``scheduler="local"``, the number of Dask worker processes.
+    scheduler
+        None (no Dask), ``"local"`` (start a Dask LocalCluster), ``"tcp://host:port"`` (a running
+        Dask scheduler, whose workers must see the data root and output folder at the same paths),
+        or a :class:`fusionbench.backends.Backend` to share between runs (left open).
 
     Returns
     -------
     pandas.DataFrame
         One row per pair: ``image``, one column per metric id, and the pair's tag columns (e.g.
         ``tag`` = day/night for MSRS). ``frame.attrs`` holds ``run_dir`` and ``manifest``.
+
+    Raises
+    ------
+    PairFailureError
+        Some pairs could not be fused or scored (each named with its file and the reason, also in
+        ``failures.csv`` of the run folder); the other pairs finished and are stored, so a rerun
+        computes only the failed ones.
+    DatasetError, MethodError, UnknownNameError, StoreError, BackendError
+        A dataset or method that cannot be used, an output folder that cannot be written (the
+        message names the file), or a backend that cannot run.
     """
-    from fusionbench.datasets import get_dataset, resolve_data_root
+    from fusionbench.datasets import DatasetError, get_dataset, resolve_data_root
     from fusionbench.methods import get_method
 
     started = time.perf_counter()
@@ -246,63 +171,55 @@ def run(
     metric_ids = resolve_metrics(metrics)
     root = resolve_data_root(data_root)
     out_root = resolve_out(out)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
 
     pairs = dataset_obj.pairs(split, data_root=root)
     if not pairs:
-        raise ValueError(f"dataset {dataset_obj.name!r} split {split!r} has no pairs")
-    dataset_version = dataset_obj.version(split)
+        raise DatasetError(f"dataset {dataset_obj.name!r} split {split!r} has no pairs")
+    _check_unique_ids(dataset_obj.name, split, pairs)
+    key = _run_key(method_obj, dataset_obj.name, split, dataset_obj.version(split), conv)
     method_dir = f"{slug(method_obj.id)}__{method_obj.cache_key()}"
     data_dir = Path(slug(dataset_obj.name)) / slug(split)
     fused_dir = None if method_obj.provides_images else out_root / "fused" / method_dir / data_dir
-    convention_dir = f"{slug(conv.name)}__{_digest(conv.as_dict())}"
-    metrics_dir = out_root / "metrics" / method_dir / data_dir / convention_dir
     run_dir = out_root / "runs" / data_dir / method_dir / slug(conv.name)
-    for folder in (fused_dir, metrics_dir, run_dir):
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-    stale = _remove_stale_temp_files(f for f in (fused_dir, metrics_dir, run_dir) if f is not None)
-    if stale:
-        log.info("removed %d temp files left by an interrupted run", stale)
+    folders = [f for f in (fused_dir, run_dir) if f is not None]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    ctx = UnitContext(method_obj, dataset_obj.name, split, root, fused_dir, conv)
 
-    metric_key = _digest(
-        {
-            "record": RECORD_VERSION,
-            "fusionbench": __version__,
-            "metrics": metric_ids,
-            "convention": conv.as_dict(),
-        }
+    tally = _Tally()
+    bar = _progress(2 * len(pairs), f"{method_obj.id} on {dataset_obj.name}", progress)
+    with (
+        output_lock(out_root, folders) as stale,
+        ResultsStore(out_root / STORE_NAME) as store,
+        open_backend(workers, scheduler) as backend,
+        bar,
+    ):
+        if stale:
+            log.info("removed %d temp files left by an interrupted run", stale)
+        sources = _sources_sha256(pairs, tally)
+        fused = _fuse(ctx, key, store, backend, [p for p in pairs if p.id in sources], sources, tally, bar)
+        values = _score(ctx, key, store, backend, pairs, sources, fused, metric_ids, tally, bar)
+        describe = backend.describe()
+
+    done = [p for p in pairs if p.id in values]
+    frame = pd.DataFrame(
+        [{"image": p.id, **{m: values[p.id][m] for m in metric_ids}, **dict(p.tags)} for p in done],
+        columns=None if done else ["image", *metric_ids],
     )
-    jobs = [
-        _PairJob(
-            pair=p,
-            method=method_obj,
-            dataset=dataset_obj.name,
-            split=split,
-            data_root=root,
-            fused_dir=fused_dir,
-            metrics_dir=metrics_dir,
-            metric_ids=metric_ids,
-            convention=conv,
-            metric_key=metric_key,
-        )
-        for p in pairs
-    ]
-    outcomes = _execute(jobs, workers, _progress(len(jobs), f"{method_obj.id} on {dataset_obj.name}", progress))
-
-    frame = pd.DataFrame([o.row for o in outcomes])
     frame["image"] = frame["image"].astype(str)
-    timings = {stage: round(sum(o.seconds.get(stage, 0.0) for o in outcomes), 4) for stage in ("io", "fuse", "metrics")}
     manifest = {
         "fusionbench": __version__,
         "started": started_at,
         "wall_seconds": round(time.perf_counter() - started, 3),
-        "stage_seconds": timings,
+        "stage_seconds": {stage: round(tally.seconds[stage], 4) for stage in ("io", "fuse", "metrics")},
         "pairs": len(pairs),
-        "fused_from_cache": sum(o.fused_cached for o in outcomes),
-        "metrics_from_cache": sum(o.metrics_cached for o in outcomes),
-        "workers": workers,
+        "failed": len(tally.failures),
+        "fused_from_cache": tally.fused_cached,
+        "metrics_from_cache": tally.scored_cached,
+        "workers": describe["workers"],
+        "backend": describe,
         "method": {
             "id": method_obj.id,
             "name": method_obj.name,
@@ -314,13 +231,18 @@ def run(
         "dataset": {
             "name": dataset_obj.name,
             "split": split,
-            "version": dataset_version,
+            "version": key.dataset_version,
             "data_root": str(root),
         },
         "metrics": metric_ids,
         "convention": conv.as_dict(),
+        "store": str(out_root / STORE_NAME),
+        "fused_dir": str(fused_dir) if fused_dir is not None else None,
         "environment": environment(),
     }
+    if tally.failures:
+        raise _failure_error(tally.failures, len(pairs), method_obj.id, dataset_obj.name, split, run_dir, store.path)
+    (run_dir / "failures.csv").unlink(missing_ok=True)
     summary = summarise(frame, metric_ids)
     write_text_atomic(run_dir / "per_image.csv", frame.to_csv(index=False, float_format="%.17g"))
     write_text_atomic(run_dir / "summary.csv", summary.to_csv(float_format="%.17g"))
@@ -330,19 +252,172 @@ def run(
     return frame
 
 
-def _execute(jobs: list[_PairJob], workers: int, bar: Any) -> list[_PairOutcome]:
-    outcomes: list[_PairOutcome] = []
-    with bar:
-        if workers == 1:
-            for job in jobs:
-                outcomes.append(_process_pair(job))
-                bar.update(1)
-            return outcomes
-        with ProcessPoolExecutor(max_workers=workers, initializer=_limit_threads) as pool:
-            for outcome in pool.map(_process_pair, jobs):
-                outcomes.append(outcome)
-                bar.update(1)
-    return outcomes
+@dataclass
+class _Tally:
+    """What the units of one run report: stage seconds, cache hits, failed pairs."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: {"io": 0.0, "fuse": 0.0, "metrics": 0.0})
+    fused_cached: int = 0
+    scored_cached: int = 0
+    failures: dict[str, Failure] = field(default_factory=dict)
+
+    def add(self, result: UnitResult) -> bool:
+        """Count ``result``'s seconds; record its failure. True when the unit succeeded."""
+        for stage, value in result.seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + value
+        if result.failure is not None:
+            self.failures[result.pair_id] = result.failure
+            return False
+        return True
+
+
+def _run_key(method: Any, dataset: str, split: str, version: str, conv: Convention) -> RunKey:
+    return RunKey(
+        dataset=dataset,
+        split=split,
+        dataset_version=version,
+        method_id=method.id,
+        config_hash=_digest({"config": method.config(), "version": method.version, "class": type(method).__name__}),
+        weights_sha256=method.weights_sha256() or "",
+        convention=f"{conv.name}@{_digest(conv.as_dict())}",
+        library=f"fusionbench {__version__}; record {RECORD_VERSION}",
+    )
+
+
+def _check_unique_ids(dataset: str, split: str, pairs: Sequence[Any]) -> None:
+    from fusionbench.datasets import DatasetError
+    from fusionbench.datasets.base import listing
+
+    seen: dict[str, Any] = {}
+    duplicates = []
+    for pair in pairs:
+        if pair.id in seen:
+            duplicates.append(f"{pair.id!r} ({seen[pair.id].ir} and {pair.ir})")
+        seen[pair.id] = pair
+    if duplicates:
+        raise DatasetError(
+            f"{dataset}/{split}: {len(duplicates)} duplicate pair id(s): {listing(duplicates)}; "
+            f"every pair needs its own id (file stem)"
+        )
+
+
+def _sources_sha256(pairs: Sequence[Any], tally: _Tally) -> dict[str, str]:
+    """``{pair id: sha256 of the IR and VIS bytes}``; a pair whose files cannot be read is a failure."""
+    sources = {}
+    for pair in pairs:
+        try:
+            sources[pair.id] = _digest([_file_sha256(Path(pair.ir)), _file_sha256(Path(pair.vis))])
+        except OSError as exc:
+            tally.failures[pair.id] = Failure(
+                pair.id, "read", type(exc).__name__, f"pair {pair.id!r}: {exc.filename}: cannot read ({exc.strerror})"
+            )
+    return sources
+
+
+def _fuse(
+    ctx: UnitContext,
+    key: RunKey,
+    store: ResultsStore,
+    backend: Backend,
+    pairs: Sequence[Any],
+    sources: dict[str, str],
+    tally: _Tally,
+    bar: Any,
+) -> dict[str, str]:
+    """Fuse the pairs whose cached PNG is missing or stale; returns ``{pair id: fused sha256}``."""
+    fused: dict[str, str] = {}
+    if ctx.fused_dir is None:  # the method provides its fused images: digest them where they are
+        for pair in pairs:
+            fused[pair.id] = _precomputed_sha256(ctx, pair)
+        bar.update(len(pairs))
+        return fused
+    recorded = store.get_fused(key)
+    todo = []
+    for pair in pairs:
+        path = ctx.fused_dir / f"{pair.id}.png"
+        record = recorded.get(pair.id)
+        if record is not None and record[0] == sources[pair.id] and path.is_file() and _file_sha256(path) == record[1]:
+            fused[pair.id] = record[1]
+            tally.fused_cached += 1
+            bar.update(1)
+        else:
+            todo.append(pair)
+    for index, result in backend.map_unordered(fuse_unit, [FuseUnit(ctx, p) for p in todo]):
+        bar.update(1)
+        if tally.add(result):
+            pair = todo[index]
+            digest = _file_sha256(ctx.fused_dir / f"{pair.id}.png")
+            store.put_fused(key, pair.id, sources[pair.id], digest)
+            fused[pair.id] = digest
+    return fused
+
+
+def _precomputed_sha256(ctx: UnitContext, pair: Any) -> str:
+    """The sha256 of a published/folder method's fused file; "" when it cannot be read (the score
+    unit then reports why)."""
+    from fusionbench.methods import MethodError
+
+    try:
+        return _file_sha256(Path(ctx.method.fused_path(pair.id, ctx.dataset, ctx.split, ctx.data_root)))
+    except (OSError, MethodError):
+        return ""
+
+
+def _score(
+    ctx: UnitContext,
+    key: RunKey,
+    store: ResultsStore,
+    backend: Backend,
+    pairs: Sequence[Any],
+    sources: dict[str, str],
+    fused: dict[str, str],
+    metric_ids: Sequence[str],
+    tally: _Tally,
+    bar: Any,
+) -> dict[str, dict[str, float]]:
+    """Score the fused pairs whose stored values are missing or stale; returns every pair's values."""
+    ready = [p for p in pairs if p.id in fused]
+    bar.update(len(pairs) - len(ready))
+    inputs = {p.id: _digest([sources[p.id], fused[p.id]]) for p in ready if fused[p.id]}
+    values = store.get_scores(key, inputs, metric_ids)
+    units = []
+    for pair in ready:
+        missing = tuple(m for m in metric_ids if m not in values.get(pair.id, {}))
+        if missing:
+            units.append(ScoreUnit(ctx, pair, missing))
+        else:
+            tally.scored_cached += 1
+            bar.update(1)
+    for index, result in backend.map_unordered(score_unit, units):
+        bar.update(1)
+        if tally.add(result):
+            pair_id = units[index].pair.id
+            digest = inputs.get(pair_id) or _digest([sources[pair_id], _precomputed_sha256(ctx, units[index].pair)])
+            store.put_scores(key, pair_id, digest, result.values)
+            values.setdefault(pair_id, {}).update(result.values)
+    return {p.id: values[p.id] for p in ready if p.id not in tally.failures and p.id in values}
+
+
+def _failure_error(
+    failures: dict[str, Failure], total: int, method: str, dataset: str, split: str, run_dir: Path, store: Path
+) -> PairFailureError:
+    """Write ``failures.csv`` and build the one-line error naming the failed pairs."""
+    ordered = sorted(failures.values(), key=lambda f: f.pair_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["pair", "stage", "error", "message"])
+    writer.writerows([f.pair_id, f.stage, f.error, f.message] for f in ordered)
+    path = run_dir / "failures.csv"
+    write_text_atomic(path, buffer.getvalue())
+    shown = "; ".join(f.message for f in ordered[:SHOWN_FAILURES])
+    more = f"; and {len(ordered) - SHOWN_FAILURES} more" if len(ordered) > SHOWN_FAILURES else ""
+    done = total - len(ordered)
+    stored = f"The other {done} pairs are stored in {store}" if done else "No pair was scored"
+    return PairFailureError(
+        f"{len(ordered)} of {total} pairs failed ({method} on {dataset}/{split}): {shown}{more}. "
+        f"{stored}; every failure is listed in {path}",
+        ordered,
+    )
 
 
 def summarise(frame: pd.DataFrame, metric_ids: Sequence[str]) -> pd.DataFrame:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
-import subprocess
-import sys
+import sqlite3
 import time
 from pathlib import Path
 
@@ -14,20 +14,21 @@ import pandas as pd
 import pytest
 
 import fusionbench
+from fusionbench.backends import local_threads
 from fusionbench.io import write_image_atomic
 from fusionbench.metrics import compute
+from fusionbench.store import STORE_NAME
 from tests.metric_fixtures import synthetic_triple
-
-
-def make_pair_folders(root: Path, count: int, shape=(96, 128)) -> dict[str, Path]:
-    dirs = {"ir": root / "ir", "vi": root / "vi"}
-    for d in dirs.values():
-        d.mkdir(parents=True)
-    for i in range(count):
-        _, ir, vis = synthetic_triple(i, shape=shape, colour=i % 2 == 0)
-        write_image_atomic(dirs["ir"] / f"p{i:03d}.png", ir)
-        write_image_atomic(dirs["vi"] / f"p{i:03d}.png", vis)
-    return dirs
+from tests.run_support import (
+    finish,
+    make_pair_folders,
+    per_image_csv,
+    progress,
+    run_args,
+    run_cli,
+    score_rows,
+    temp_files,
+)
 
 
 def test_run_returns_one_row_per_pair_with_tags(tmp_path):
@@ -102,61 +103,121 @@ def test_unknown_method_and_dataset_errors_name_close_matches(tmp_path):
         fusionbench.run("gff", "mrss", out=tmp_path)
 
 
-def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fusionbench.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kwargs,
-    )
-
-
 def test_sigkill_part_way_then_resume_gives_identical_results(tmp_path):
     """Kill a run with SIGKILL after some pairs, rerun it: same per-image CSV, no partial files."""
     dirs = make_pair_folders(tmp_path / "data", 40, shape=(160, 200))
-    args = [
-        "run",
-        "--method",
-        "gff",
-        "--dataset",
-        "folder",
-        "--ir",
-        str(dirs["ir"]),
-        "--vi",
-        str(dirs["vi"]),
-        "--metrics",
-        "all",
-    ]
+    args = run_args(dirs, method="gff", metrics="all")
     killed_out = tmp_path / "killed"
-    proc = _run_cli([*args, "--out", str(killed_out)])
+    proc = run_cli([*args, "--out", str(killed_out)])
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        done = len(list(killed_out.glob("metrics/*/*/*/*/*.json")))
-        if done >= 8:
+        done = progress(killed_out)
+        if done >= 48:  # all 40 fused, 8 scored
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.01)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 8 <= done < 40
+    assert 48 <= done < 80
     assert not list(killed_out.glob("runs/**/per_image.csv"))
 
-    resumed = _run_cli([*args, "--out", str(killed_out)])
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    finish(run_cli([*args, "--out", str(killed_out)]))
     clean_out = tmp_path / "clean"
-    clean = _run_cli([*args, "--out", str(clean_out)])
-    assert clean.wait(timeout=300) == 0, clean.stderr.read().decode()
+    finish(run_cli([*args, "--out", str(clean_out)]))
 
-    def per_image(root: Path) -> str:
-        (csv,) = root.glob("runs/**/per_image.csv")
-        return csv.read_text()
-
-    assert per_image(killed_out) == per_image(clean_out)
+    assert per_image_csv(killed_out) == per_image_csv(clean_out)
     manifest = json.loads(next(killed_out.glob("runs/**/manifest.json")).read_text())
+    assert manifest["fused_from_cache"] == 40
     assert manifest["metrics_from_cache"] >= 8
-    leftovers = [p for p in killed_out.rglob("*") if p.name.endswith(".tmp")]
-    assert leftovers == []
+    assert temp_files(killed_out) == []
+
+
+def test_sigkill_at_ten_random_points_every_resume_matches_an_uninterrupted_run(tmp_path):
+    """Ten runs killed with SIGKILL at random points (seeded): each resumed run ends with the per-image
+    CSV and store rows of an uninterrupted run, and no temp file is left."""
+    pairs = 12
+    dirs = make_pair_folders(tmp_path / "data", pairs, shape=(120, 160))
+    args = run_args(dirs, method="average", metrics="en,ag,qabf,mi")
+    clean = tmp_path / "clean"
+    finish(run_cli([*args, "--out", str(clean)]))
+    expected_csv, expected_rows = per_image_csv(clean), score_rows(clean)
+    assert len(expected_rows) == pairs * 4
+
+    rng = random.Random(7)
+    points = []
+    for round_ in range(10):
+        out = tmp_path / f"round{round_}"
+        # Progress is counted in units: fused PNGs, then scored pairs (2 * pairs in all).
+        point, jitter = rng.randrange(0, 2 * pairs - 1), rng.uniform(0.0, 0.01)
+        proc = run_cli([*args, "--out", str(out)])
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and progress(out) < point and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(jitter)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, f"round {round_}: the run ended before the kill at unit {point}"
+        points.append(progress(out))
+        assert not list(out.glob("runs/**/per_image.csv"))
+
+        finish(run_cli([*args, "--out", str(out)]))
+        assert per_image_csv(out) == expected_csv, f"round {round_} (killed at unit {point})"
+        assert score_rows(out) == expected_rows, f"round {round_} (killed at unit {point})"
+        assert temp_files(out) == []
+    assert len(set(points)) >= 4, f"the kills did not land at different points: {points}"
+
+
+def test_two_runs_on_one_output_folder_neither_corrupt_nor_duplicate_rows(tmp_path):
+    pairs = 16
+    dirs = make_pair_folders(tmp_path / "data", pairs, shape=(120, 160))
+    args = run_args(dirs, method="gff", metrics="en,ag,qabf")
+    shared = tmp_path / "shared"
+    procs = [run_cli([*args, "--out", str(shared)]) for _ in range(2)]
+    for proc in procs:
+        finish(proc)
+    alone = tmp_path / "alone"
+    finish(run_cli([*args, "--out", str(alone)]))
+
+    rows = score_rows(shared)
+    keys = [row[:10] for row in rows]
+    assert len(keys) == len(set(keys)) == pairs * 3  # one row per (pair, metric): none duplicated
+    assert rows == score_rows(alone)  # and none corrupted
+    assert per_image_csv(shared) == per_image_csv(alone)
+    con = sqlite3.connect(shared / STORE_NAME)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT count(*) FROM fused").fetchone()[0] == pairs
+    con.close()
+    assert temp_files(shared) == []
+
+
+def test_changed_method_config_or_input_file_recomputes_only_what_changed(tmp_path):
+    dirs = make_pair_folders(tmp_path / "data", 3, shape=(48, 64))
+    options = {"ir": dirs["ir"], "vi": dirs["vi"]}
+    first = fusionbench.run("lp", "folder", out=tmp_path / "out", metrics=["en"], dataset_options=options)
+    other = fusionbench.run(
+        "lp", "folder", out=tmp_path / "out", metrics=["en"], dataset_options=options, method_options={"levels": 2}
+    )
+    assert other.attrs["manifest"]["fused_from_cache"] == 0 and other.attrs["manifest"]["metrics_from_cache"] == 0
+    _, ir, _ = synthetic_triple(99, shape=(48, 64))
+    write_image_atomic(dirs["ir"] / "p001.png", ir)
+    again = fusionbench.run("lp", "folder", out=tmp_path / "out", metrics=["en"], dataset_options=options)
+    # A new file is a new dataset version: every key changes, so nothing stale is reused.
+    assert again.attrs["manifest"]["dataset"]["version"] != first.attrs["manifest"]["dataset"]["version"]
+    assert again.attrs["manifest"]["metrics_from_cache"] == 0
+    assert again.set_index("image").loc["p000", "en"] == first.set_index("image").loc["p000", "en"]
+    assert again.set_index("image").loc["p001", "en"] != first.set_index("image").loc["p001", "en"]
+
+
+def test_workers_and_scheduler_are_recorded_and_give_the_serial_values(tmp_path):
+    serial = fusionbench.run("gff", "demo", out=tmp_path / "serial", metrics=["en", "qabf"])
+    parallel = fusionbench.run("gff", "demo", out=tmp_path / "parallel", metrics=["en", "qabf"], workers=2)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert serial.attrs["manifest"]["backend"]["name"] == "serial"
+    threads = local_threads(2)
+    assert parallel.attrs["manifest"]["backend"] == {"name": "processes", "workers": 2, "threads_per_worker": threads}
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+        fusionbench.run("gff", "demo", out=tmp_path / "bad", workers=0)
 
 
 @pytest.mark.slow

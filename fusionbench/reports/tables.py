@@ -43,47 +43,54 @@ def table(
     *,
     by: str | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
     progress: bool | None = False,
 ) -> pd.DataFrame:
     """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
 
     Returns a DataFrame with columns ``dataset``, ``method`` (display name), ``method_id``,
     [``by``], ``n`` (pairs) and, per metric id, the mean and ``<id>_std`` (sample standard deviation).
+    ``workers`` and ``scheduler`` are as for :func:`fusionbench.run`; the runs share one backend.
     """
+    from fusionbench.backends import open_backend
     from fusionbench.methods import get_method
     from fusionbench.runner import run
 
     metric_ids = resolve_metrics(metrics)
     rows: list[dict[str, Any]] = []
-    for dataset in _split_names(datasets):
-        for method_id in _split_names(methods):
-            method = get_method(method_id)
-            frame = run(
-                method,
-                dataset,
-                split=split,
-                metrics=metric_ids,
-                convention=convention,
-                data_root=data_root,
-                out=out,
-                workers=workers,
-                progress=progress,
-            )
-            if by is not None:
-                if by not in frame.columns:
-                    raise ValueError(f"dataset {dataset!r} has no tag column {by!r} (columns: {list(frame.columns)})")
-                groups = [(tag, part) for tag, part in frame.groupby(by, sort=True)]
-            else:
-                groups = [(None, frame)]
-            for tag, part in groups:
-                row: dict[str, Any] = {"dataset": dataset, "method": method.name, "method_id": method.id}
+    with open_backend(workers, scheduler) as backend:  # one cluster for all the runs
+        for dataset in _split_names(datasets):
+            for method_id in _split_names(methods):
+                method = get_method(method_id)
+                frame = run(
+                    method,
+                    dataset,
+                    split=split,
+                    metrics=metric_ids,
+                    convention=convention,
+                    data_root=data_root,
+                    out=out,
+                    workers=workers,
+                    scheduler=backend,
+                    progress=progress,
+                )
                 if by is not None:
-                    row[by] = tag
-                row["n"] = len(part)
-                for m in metric_ids:
-                    row[m] = part[m].mean()
-                    row[f"{m}_std"] = part[m].std(ddof=1)
-                rows.append(row)
+                    if by not in frame.columns:
+                        raise ValueError(
+                            f"dataset {dataset!r} has no tag column {by!r} (columns: {list(frame.columns)})"
+                        )
+                    groups = [(tag, part) for tag, part in frame.groupby(by, sort=True)]
+                else:
+                    groups = [(None, frame)]
+                for tag, part in groups:
+                    row: dict[str, Any] = {"dataset": dataset, "method": method.name, "method_id": method.id}
+                    if by is not None:
+                        row[by] = tag
+                    row["n"] = len(part)
+                    for m in metric_ids:
+                        row[m] = part[m].mean()
+                        row[f"{m}_std"] = part[m].std(ddof=1)
+                    rows.append(row)
     result = pd.DataFrame(rows)
     if by is not None:  # group the tags of a dataset together, methods in the order given
         result = result.sort_values(["dataset", by], kind="stable", key=_keep_first_seen_order).reset_index(drop=True)
