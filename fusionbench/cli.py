@@ -465,5 +465,15 @@ def _attach_data_group() -> None:
 _attach_data_group()
 
 
+def _attach_report_commands() -> None:
+    from fusionbench.reports.cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_attach_report_commands()
+
+
 if __name__ == "__main__":
     main()

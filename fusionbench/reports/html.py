@@ -1,0 +1,287 @@
+"""The HTML report: one self-contained file with Table 1, figures, plots, per-image tables and manifests.
+
+:func:`build_report` gathers every method's run on every dataset from the cached runs
+(:mod:`fusionbench.reports.cached`; only what is missing is computed) and renders
+``templates/report.html.j2`` with jinja2. Tables are rendered by pandas' Styler; figures and plots
+are embedded as ``data:`` URIs, so the file needs no server and no folder beside it. The per-image
+tables sort by a click on a column header (a few lines of vanilla JavaScript in the template).
+
+Sections: Table 1 (means per dataset and method, best in bold, second underlined, per dataset and
+metric in the metric's direction), the comparison figure of one pair per dataset, per-image metric
+curves and bar charts, per-tag breakdowns (MSRS day/night), the per-image tables, the efficiency
+table, and the run manifests (versions, method config and cache key, weights hash, dataset version).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from matplotlib.figure import Figure
+
+from fusionbench import __version__
+from fusionbench.io import write_text_atomic
+from fusionbench.metrics import get_spec, resolve_metrics
+from fusionbench.reports.cached import RunContext, RunResult, method_run
+from fusionbench.reports.tables import rank_marks
+
+#: Efficiency sources: measure now, leave out, or read a CSV written by ``table --efficiency --format csv``.
+EFFICIENCY_MEASURE = "measure"
+EFFICIENCY_NONE = "none"
+
+
+@dataclass
+class Section:
+    """One dataset's part of the report."""
+
+    dataset: str
+    pair: str
+    figure: str  # data URI of the comparison figure
+    boxes: str
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, data URI)
+    tag_table: Markup | None = None
+    per_image: list[tuple[str, Markup]] = field(default_factory=list)  # (metric name, table)
+
+
+def figure_uri(fig: Figure, fmt: str = "png", dpi: int = 100) -> str:
+    """``fig`` as a ``data:`` URI (``png``, or ``jpeg`` for photographs)."""
+    buffer = io.BytesIO()
+    options: dict[str, Any] = {"pil_kwargs": {"quality": 88}} if fmt == "jpeg" else {}
+    fig.savefig(buffer, format=fmt, dpi=dpi, **options)
+    return f"data:image/{fmt};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def summary_rows(
+    runs: Mapping[str, Sequence[RunResult]], metrics: Sequence[str], by: str | None = None
+) -> pd.DataFrame:
+    """Means and standard deviations per (dataset, method[, tag]) in :func:`fusionbench.table`'s layout."""
+    rows: list[dict[str, Any]] = []
+    for dataset, results in runs.items():
+        for result in results:
+            frame = result.frame
+            if by is not None and by not in frame.columns:
+                continue
+            groups = frame.groupby(by, sort=True) if by is not None else [(None, frame)]
+            for tag, part in groups:
+                row: dict[str, Any] = {"dataset": dataset, "method": result.method.name, "method_id": result.method.id}
+                if by is not None:
+                    row[by] = tag
+                row["n"] = len(part)
+                for m in metrics:
+                    row[m] = part[m].mean()
+                    row[f"{m}_std"] = part[m].std(ddof=1)
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    if by is not None and not table.empty:
+        table = table.sort_values(["dataset", by], kind="stable").reset_index(drop=True)
+    return table
+
+
+def marked_table(
+    summary: pd.DataFrame, metrics: Sequence[str], by: str | None = None, decimals: int = 2, css: str = "table1"
+) -> Markup:
+    """A Table-1-style HTML table: best per group and metric in bold (class ``best``), second
+    underlined (class ``second``), in each metric's direction, on the values as shown."""
+    groups = ["dataset"] + ([by] if by else [])
+    marks = rank_marks(summary, metrics, groups, decimals)
+    labels = {"dataset": "Dataset", "method": "Method", "n": "Pairs"}
+    if by:
+        labels[by] = by.capitalize()
+    shown = summary[[*groups, "method", "n"]].rename(columns=labels)
+    classes = pd.DataFrame("", index=summary.index, columns=shown.columns)
+    for m in metrics:
+        header = _metric_header(m)
+        shown[header] = summary[m]
+        classes[header] = marks[m]
+    styler = (
+        shown.style.hide(axis="index")
+        .format(precision=decimals, na_rep="n/a", subset=[_metric_header(m) for m in metrics])
+        .set_td_classes(classes)
+    )
+    return Markup(styler.to_html(table_attributes=f'class="marked {css}"'))
+
+
+def _metric_header(metric: str) -> str:
+    spec = get_spec(metric)
+    return f"{spec.name} {'↑' if spec.higher_is_better else '↓'}"
+
+
+def per_image_table(results: Sequence[RunResult], metric: str, decimals: int = 4) -> Markup:
+    """One metric's per-image values: a row per image, a column per method; sortable in the browser."""
+    first = results[0].frame
+    tags = [c for c in first.columns if c == "tag"]
+    table = first[["image", *tags]].copy()
+    for result in results:
+        values = result.frame.set_index("image")[metric]
+        table[result.method.name] = table["image"].map(values)
+    styler = table.style.hide(axis="index").format(precision=decimals, na_rep="n/a")
+    return _bare_table(styler, "sortable per-image")
+
+
+def _bare_table(styler: Any, css: str) -> Markup:
+    """The Styler's table without per-cell ids and styles (compact for long tables), of class ``css``."""
+    html = styler.to_html(exclude_styles=True)
+    return Markup(html.replace("<table>", f'<table class="{css}">', 1))
+
+
+def efficiency_html(source: str, methods: Sequence[RunResult]) -> tuple[Markup | None, str]:
+    """The efficiency table and a note on where it came from: measured now, read from a CSV, or none."""
+    from fusionbench.reports.efficiency import efficiency_table
+
+    if source == EFFICIENCY_NONE:
+        return None, "left out (--efficiency none)"
+    if source == EFFICIENCY_MEASURE:
+        fusing = list(dict.fromkeys(r.method.id for r in methods if not r.method.provides_images))
+        if not fusing:
+            return None, "no fusing methods: published and folder results have no cost to measure"
+        frame = efficiency_table(fusing)
+        note = "measured while this report was made"
+    else:
+        path = Path(source)
+        frame = pd.read_csv(path)
+        missing = {"method", "params", "gflops", "cpu_ms"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path}: not an efficiency CSV ('fusionbench table --efficiency --format csv'): "
+                             f"no column(s) {', '.join(sorted(missing))}")
+        note = f"read from {path.name}"
+    shown = pd.DataFrame(
+        {
+            "Method": frame["method"],
+            "Params": [f"{int(p):,}" if p else "-" for p in frame["params"]],
+            "GFLOPs": ["-" if pd.isna(g) else f"{g:.1f}" for g in frame["gflops"]],
+            "CPU ms / pair": [f"{t:.0f}" for t in frame["cpu_ms"]],
+        }
+    )
+    if {"size", "threads"} <= set(frame.columns):
+        note += f"; one {frame['size'].iloc[0]} pair, median of repeats, {frame['threads'].iloc[0]} torch thread(s)"
+    return _bare_table(shown.style.hide(axis="index"), "sortable efficiency"), note
+
+
+def manifest_rows(runs: Mapping[str, Sequence[RunResult]]) -> list[dict[str, Any]]:
+    """One row per run: what produced its numbers (versions, config, hashes) and its full manifest."""
+    rows = []
+    for dataset, results in runs.items():
+        for result in results:
+            m = result.manifest
+            method = m.get("method", {})
+            env = m.get("environment", {})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "method": method.get("name", result.method.name),
+                    "config": ", ".join(f"{k}={v}" for k, v in (method.get("config") or {}).items()) or "-",
+                    "cache_key": method.get("cache_key", ""),
+                    "weights": (method.get("weights_sha256") or "-")[:16],
+                    "dataset_version": str(m.get("dataset", {}).get("version", "")),
+                    "fusionbench": m.get("fusionbench", ""),
+                    "git": (env.get("git_sha") or "-")[:12],
+                    "torch": env.get("torch", ""),
+                    "started": m.get("started", ""),
+                    "json": json.dumps(m, indent=2, sort_keys=True, default=str),
+                }
+            )
+    return rows
+
+
+def build_report(
+    ctx: RunContext,
+    methods: str | Sequence[str],
+    datasets: str | Sequence[str],
+    *,
+    pairs: Mapping[str, str] | None = None,
+    boxes: str = "auto",
+    efficiency: str = EFFICIENCY_MEASURE,
+    title: str = "fusionbench report",
+) -> str:
+    """The report as one HTML string (see the module docstring for its sections).
+
+    ``pairs`` maps a dataset to the pair of its comparison figure (default: its first pair);
+    ``boxes`` is as for ``fusionbench figure``; ``efficiency`` is ``"measure"``, ``"none"`` or a CSV path.
+    """
+    from fusionbench.reports.figures import comparison
+    from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
+
+    method_ids = _names(methods, "--methods")
+    dataset_ids = _names(datasets, "--datasets")
+    unknown = set(pairs or {}) - set(dataset_ids)
+    if unknown:
+        raise ValueError(f"--pairs names dataset(s) {', '.join(sorted(unknown))} not in --datasets")
+    metrics = resolve_metrics(ctx.metrics)
+    runs = {d: [method_run(ctx, m, d) for m in method_ids] for d in dataset_ids}
+
+    sections = []
+    for dataset, results in runs.items():
+        pair = (pairs or {}).get(dataset) or str(results[0].frame["image"].iloc[0])
+        fig, chosen = comparison(ctx, dataset, pair, ["ir", "vis", *method_ids], boxes=boxes)
+        frames = {r.method.name: r.frame for r in results}
+        section = Section(
+            dataset=dataset,
+            pair=pair,
+            figure=figure_uri(fig, "jpeg", dpi=110),
+            boxes="; ".join(str(b) for b in chosen) or "none",
+        )
+        section.plots.append((f"{dataset}: per-image values, sorted", figure_uri(metric_curves(frames, metrics))))
+        section.plots.append((f"{dataset}: mean ± std per method", figure_uri(metric_bars(frames, metrics))))
+        if all("tag" in f.columns for f in frames.values()):
+            section.plots.append((f"{dataset}: mean per tag", figure_uri(tag_bars(frames, metrics))))
+            tags = summary_rows({dataset: results}, metrics, by="tag")
+            section.tag_table = marked_table(tags, metrics, by="tag", css="tag-table")
+        section.per_image = [(_metric_header(m), per_image_table(results, m)) for m in metrics]
+        sections.append(section)
+
+    all_results = [r for results in runs.values() for r in results]
+    efficiency_table, efficiency_note = efficiency_html(efficiency, all_results)
+    env = Environment(loader=PackageLoader("fusionbench.reports", "templates"), autoescape=select_autoescape())
+    return env.get_template("report.html.j2").render(
+        title=title,
+        version=__version__,
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        convention=ctx.convention,
+        split=ctx.split,
+        methods=[r.method.name for r in runs[dataset_ids[0]]],
+        datasets=dataset_ids,
+        metrics=[_metric_header(m) for m in metrics],
+        table1=marked_table(summary_rows(runs, metrics), metrics),
+        sections=sections,
+        efficiency=efficiency_table,
+        efficiency_note=efficiency_note,
+        manifests=manifest_rows(runs),
+    )
+
+
+def _names(names: str | Sequence[str], option: str) -> list[str]:
+    items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n and n.strip()]
+    if not items:
+        raise ValueError(f"{option}: no names given")
+    return list(dict.fromkeys(items))
+
+
+def parse_pairs(text: str | None) -> dict[str, str]:
+    """``"msrs:00537D,tno:05"`` -> ``{"msrs": "00537D", "tno": "05"}``."""
+    result: dict[str, str] = {}
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        dataset, colon, pair = part.partition(":")
+        if not colon or not dataset.strip() or not pair.strip():
+            raise ValueError(f"--pairs: {part!r} is not DATASET:PAIR (e.g. msrs:00537D)")
+        result[dataset.strip()] = pair.strip()
+    return result
+
+
+def write_report(html: str, path: str | Path) -> Path:
+    """Write the report atomically; the folder must exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    write_text_atomic(path, html)
+    return path
