@@ -208,8 +208,9 @@ class DaskBackend(Backend):
                     index, result = future.result()
                 except KilledWorker as exc:
                     raise BackendError(
-                        f"a unit killed {exc.last_worker.address if exc.last_worker else 'its'} Dask workers "
-                        f"too often and was given up: {exc.task}"
+                        f"Dask gave a unit up: {exc.allowed_failures + 1} workers died while running it "
+                        f"(the last: {getattr(exc.last_worker, 'address', 'unknown')}); the results stored "
+                        f"so far are kept: run again to resume"
                     ) from None
                 future.release()
                 yield index, result

@@ -254,3 +254,20 @@ def test_table_runs_share_one_local_cluster_and_match_serial(tmp_path):
     assert dask.stdout == serial.stdout
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "d").glob("runs/**/manifest.json")]
     assert len(manifests) == 2 and all(m["backend"]["name"] == "dask" for m in manifests)
+
+
+def _kill_own_worker(x: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def test_a_unit_that_keeps_killing_dask_workers_is_given_up_with_a_clear_error():
+    import dask
+
+    message = r"Dask gave a unit up: 1 workers died while running it \(the last: tcp://127\.0\.0\.1:\d+\)"
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        DaskBackend("local", workers=1) as backend,
+        pytest.raises(BackendError, match=message),
+    ):
+        list(backend.map_unordered(_kill_own_worker, [1]))
