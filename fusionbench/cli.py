@@ -475,5 +475,15 @@ def _attach_report_commands() -> None:
 _attach_report_commands()
 
 
+def _attach_sidm_commands() -> None:
+    from fusionbench.sidm_cli import ablate_command, train_command
+
+    main.add_command(train_command)
+    main.add_command(ablate_command)
+
+
+_attach_sidm_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -13,10 +13,22 @@ from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
 
 def frames() -> dict[str, pd.DataFrame]:
     return {
-        "A": pd.DataFrame({"image": list("pqrs"), "mi": [3.0, 1.0, 2.0, 6.0], "en": [5.0, 5.5, 6.0, 6.5],
-                           "tag": ["day", "night", "day", "night"]}),
-        "B": pd.DataFrame({"image": list("pqrs"), "mi": [2.0, 2.0, 4.0, np.nan], "en": [7.0, 7.0, 7.0, 7.0],
-                           "tag": ["day", "night", "day", "night"]}),
+        "A": pd.DataFrame(
+            {
+                "image": list("pqrs"),
+                "mi": [3.0, 1.0, 2.0, 6.0],
+                "en": [5.0, 5.5, 6.0, 6.5],
+                "tag": ["day", "night", "day", "night"],
+            }
+        ),
+        "B": pd.DataFrame(
+            {
+                "image": list("pqrs"),
+                "mi": [2.0, 2.0, 4.0, np.nan],
+                "en": [7.0, 7.0, 7.0, 7.0],
+                "tag": ["day", "night", "day", "night"],
+            }
+        ),
     }
 
 

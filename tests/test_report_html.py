@@ -83,7 +83,7 @@ def parsed(report) -> Tables:
 
 def test_report_is_self_contained(report, parsed):
     html = report.read_text()
-    assert "<link" not in html and 'src="http' not in html and "href=\"http" not in html
+    assert "<link" not in html and 'src="http' not in html and 'href="http' not in html
     # The comparison figure, sorted curves, bars, day/night bars: all embedded.
     assert len(parsed.images) == 4
     assert all(src.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for src in parsed.images)

@@ -139,3 +139,18 @@ def test_cli_run_sidm_on_demo_from_the_shipped_checkpoint(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["run", "--method", "sidm", "--dataset", "demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "SIDM-Fusion" in result.output and "Qabf" in result.output
+
+
+def test_cli_choices_equal_the_configuration() -> None:
+    from fusionbench import sidm_cli as cli
+    from fusionbench.methods.sidm import config
+
+    assert tuple(config.ABLATION_GROUPS) == cli.ABLATION_GROUPS
+    assert tuple(config.WIDTHS) == cli.WIDTHS
+
+
+def test_train_and_ablate_refuse_bad_options(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["train", "--method", "seafusion", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "only 'sidm' can be trained" in result.output
+    result = CliRunner().invoke(main, ["ablate", "--groups", "g1,g9", "--shipped"])
+    assert result.exit_code == 2 and "unknown row(s) ['g9']" in result.output

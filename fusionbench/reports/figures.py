@@ -290,9 +290,7 @@ def draw_panel(
     ax.set_xlabel(panel.label, fontsize=9, labelpad=3)
     insets = []
     for box, corner, colour in zip(boxes, corners, BOX_COLOURS, strict=False):
-        ax.add_patch(
-            Rectangle((box.x - 0.5, box.y - 0.5), box.w, box.h, fill=False, edgecolor=colour, linewidth=1.2)
-        )
+        ax.add_patch(Rectangle((box.x - 0.5, box.y - 0.5), box.w, box.h, fill=False, edgecolor=colour, linewidth=1.2))
         inset = ax.inset_axes(corner)
         inset.imshow(box.crop(image), interpolation="nearest", **gray)
         _bare(inset)

@@ -150,8 +150,10 @@ def efficiency_html(source: str, methods: Sequence[RunResult]) -> tuple[Markup |
         frame = pd.read_csv(path)
         missing = {"method", "params", "gflops", "cpu_ms"} - set(frame.columns)
         if missing:
-            raise ValueError(f"{path}: not an efficiency CSV ('fusionbench table --efficiency --format csv'): "
-                             f"no column(s) {', '.join(sorted(missing))}")
+            raise ValueError(
+                f"{path}: not an efficiency CSV ('fusionbench table --efficiency --format csv'): "
+                f"no column(s) {', '.join(sorted(missing))}"
+            )
         note = f"read from {path.name}"
     shown = pd.DataFrame(
         {

@@ -95,6 +95,9 @@ class SIDMFusion(LearnedMethod):
         (the widths the shipped checkpoints have).
     checkpoint
         A checkpoint written by ``fusionbench train`` (overrides ``ablation``/``width``).
+    weights
+        A folder searched first for ``sidm-<width>-<ablation>.pt`` (directly or under ``sidm/``),
+        as for the other learned methods' ``weights``; the shipped checkpoint is the fallback.
     spc_short_side
         Run SPC-Net on a copy of the images whose short side is at most this many pixels
         (0 = full resolution, the default). SPC-Net only yields one probability per image; this
@@ -118,8 +121,9 @@ class SIDMFusion(LearnedMethod):
         checkpoint: str | os.PathLike[str] | None = None,
         spc_short_side: int = DEFAULT_SPC_SHORT_SIDE,
         device: str = "cpu",
+        weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__(weights=None, device=device)
+        super().__init__(weights=weights, device=device)
         try:
             flags = resolve_group(ablation)
         except ValueError as exc:
@@ -136,7 +140,13 @@ class SIDMFusion(LearnedMethod):
     def checkpoint_path(self) -> Path:
         if self.checkpoint is not None:
             return self.checkpoint
-        path = CHECKPOINT_DIR / f"sidm-{self.width}-{self.ablation}.pt"
+        name = f"sidm-{self.width}-{self.ablation}.pt"
+        if self.weights is not None:
+            folder = Path(self.weights)
+            for candidate in (folder, folder / name, folder / "sidm" / name):
+                if candidate.is_file() and candidate.name == name:
+                    return candidate
+        path = CHECKPOINT_DIR / name
         if not path.is_file():
             shipped = sorted(shipped_checkpoints())
             raise WeightsError(
@@ -157,7 +167,8 @@ class SIDMFusion(LearnedMethod):
 
     def build(self) -> Any:
         path = self.checkpoint_path()
-        expected = shipped_checkpoints().get(path.name, {}).get("sha256") if self.checkpoint is None else None
+        shipped = path.parent == CHECKPOINT_DIR
+        expected = shipped_checkpoints().get(path.name, {}).get("sha256") if shipped else None
         if expected and file_sha256(path) != expected:
             raise WeightsError(f"sidm: {path} has SHA-256 {file_sha256(path)}, expected {expected} (corrupt install?)")
         return load_checkpoint(path, spc_short_side=self.spc_short_side)
