@@ -303,7 +303,12 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 
 
 @main.command("table")
-@click.option("--methods", required=True, metavar="IDS", help="Comma-separated method ids.")
+@click.option(
+    "--methods",
+    required=True,
+    metavar="IDS",
+    help="Comma-separated method ids; id@tno+msrs runs one on those datasets only.",
+)
 @click.option("--efficiency", is_flag=True, help="Instead: params, FLOPs and CPU ms per 480x640 pair per method.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
 @click.option("--datasets", default="demo", show_default=True, metavar="IDS", help="Comma-separated dataset ids.")

@@ -94,3 +94,17 @@ def test_tno_table_of_the_nine_published_methods(shared_root, tmp_path):
     md = render(frame, "markdown")
     assert md.count("**") == 2 * (marks.values == "best").sum()
     _check_booktabs(render(frame, "latex"), columns=2 + 6)
+
+
+def test_a_method_can_be_limited_to_some_datasets(tmp_path):
+    from fusionbench.reports.tables import split_dataset_limit, table
+
+    assert split_dataset_limit("published:piafusion@tno") == ("published:piafusion", {"tno"})
+    assert split_dataset_limit("gff@tno+msrs") == ("gff", {"tno", "msrs"})
+    assert split_dataset_limit("gff") == ("gff", None)
+    with pytest.raises(ValueError, match="expected 'id@dataset"):
+        split_dataset_limit("gff@")
+    frame = table("average,max@tno", "demo", metrics="en", out=tmp_path)
+    assert list(frame["method_id"]) == ["average"]
+    frame = table("average,max@demo", "demo", metrics="en", out=tmp_path)
+    assert list(frame["method_id"]) == ["average", "max"]

@@ -32,6 +32,21 @@ def _split_names(names: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(result))
 
 
+def split_dataset_limit(spec: str) -> tuple[str, set[str] | None]:
+    """``"published:piafusion@tno"`` -> ``("published:piafusion", {"tno"})``; no ``@``: all datasets.
+
+    ``@`` limits a method to some datasets (``+``-separated: ``m@tno+msrs``), for methods whose fused
+    images exist only for those (published results).
+    """
+    method_id, at, limit = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    if not at:
+        return spec, None
+    names = {n.strip() for n in limit.split("+") if n.strip()}
+    if not method_id.strip() or not names:
+        raise ValueError(f"method {spec!r}: expected 'id@dataset[+dataset...]'")
+    return method_id.strip(), names
+
+
 def table(
     methods: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -48,6 +63,9 @@ def table(
 ) -> pd.DataFrame:
     """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
 
+    ``methods`` are ids; ``id@tno+msrs`` runs a method on those datasets only (see
+    :func:`split_dataset_limit`).
+
     Returns a DataFrame with columns ``dataset``, ``method`` (display name), ``method_id``,
     [``by``], ``n`` (pairs) and, per metric id, the mean and ``<id>_std`` (sample standard deviation).
     ``workers`` and ``scheduler`` are as for :func:`fusionbench.run`; the runs share one backend.
@@ -60,7 +78,10 @@ def table(
     rows: list[dict[str, Any]] = []
     with open_backend(workers, scheduler) as backend:  # one cluster for all the runs
         for dataset in _split_names(datasets):
-            for method_id in _split_names(methods):
+            for method_spec in _split_names(methods):
+                method_id, only = split_dataset_limit(method_spec)
+                if only is not None and dataset not in only:
+                    continue
                 method = get_method(method_id)
                 frame = run(
                     method,
