@@ -154,3 +154,9 @@ def test_train_and_ablate_refuse_bad_options(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "only 'sidm' can be trained" in result.output
     result = CliRunner().invoke(main, ["ablate", "--groups", "g1,g9", "--shipped"])
     assert result.exit_code == 2 and "unknown row(s) ['g9']" in result.output
+
+
+def test_sidm_lite_defaults_to_lite_widths_for_every_row() -> None:
+    assert get_method("sidm-lite").config()["width"] == "lite"
+    assert get_method("sidm-lite", ablation="g3").config() == get_method("sidm", ablation="g3").config()
+    assert get_method("sidm").config()["width"] == "full"

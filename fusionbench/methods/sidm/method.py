@@ -178,3 +178,27 @@ class SIDMFusion(LearnedMethod):
         if min(h, w) < MIN_SIDE:
             raise MethodError(f"sidm: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {h}x{w}")
         return network(ir, vis_y)
+
+
+@register_method
+class SIDMFusionLite(SIDMFusion):
+    """SIDM-Fusion at ``lite`` widths for every row: the Table 2 configuration (``sidm-lite``).
+
+    Same options as :class:`SIDMFusion`; ``width`` defaults to ``lite`` for ``g7`` too, so
+    ``fusionbench figure --methods sidm-lite --ablation g1..g7`` shows the seven Table 2 models.
+    """
+
+    id = "sidm-lite"
+    name = "SIDM-Fusion (lite)"
+    description = "SIDM-Fusion at lite widths (the shipped Table 2 ablation models)"
+
+    def __init__(
+        self,
+        ablation: str = "g7",
+        width: str | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        spc_short_side: int = DEFAULT_SPC_SHORT_SIDE,
+        device: str = "cpu",
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(ablation, width or ABLATION_WIDTH, checkpoint, spc_short_side, device, weights)
