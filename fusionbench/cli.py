@@ -242,6 +242,14 @@ _scheduler_option = click.option(
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @_scheduler_option
 @click.option("--per-image", is_flag=True, help="Print every image's values, not only the summary.")
+@click.option(
+    "--option",
+    "method_option",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method option, e.g. --option levels=3 or --option checkpoint=run/sidm-full-g7.pt (repeatable).",
+)
+@click.option("--ablation", default=None, metavar="gK", help="Ablation row of a method that has them (sidm: g1..g7).")
 def run_command(
     method_id: str,
     dataset: str,
@@ -255,6 +263,8 @@ def run_command(
     workers: int,
     scheduler: str | None,
     per_image: bool,
+    method_option: tuple[str, ...],
+    ablation: str | None,
 ) -> None:
     """Fuse every pair of a dataset split with one method, score it, and print the Table-1 row.
 
@@ -280,6 +290,7 @@ def run_command(
             workers=workers,
             scheduler=scheduler,
             dataset_options=options,
+            method_options=_method_options(method_option, ablation),
         )
     ids = [c for c in frame.columns if c not in ("image", "tag")]
     if per_image:
@@ -289,6 +300,24 @@ def run_command(
     summary = _one_row_table(frame, ids, dataset, manifest["method"])
     click.echo(render(summary, "text", decimals=4, std=True))
     click.echo(f"\n{len(frame)} pairs; results in {frame.attrs['run_dir']}")
+
+
+def _method_options(pairs: tuple[str, ...], ablation: str | None) -> dict[str, object]:
+    """``("levels=3", "stretch=true")`` -> ``{"levels": 3, "stretch": True}`` (JSON values, else strings)."""
+    import json
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    if ablation is not None:
+        options["ablation"] = ablation
+    return options
 
 
 def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: dict) -> pd.DataFrame:

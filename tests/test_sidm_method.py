@@ -160,3 +160,29 @@ def test_sidm_lite_defaults_to_lite_widths_for_every_row() -> None:
     assert get_method("sidm-lite").config()["width"] == "lite"
     assert get_method("sidm-lite", ablation="g3").config() == get_method("sidm", ablation="g3").config()
     assert get_method("sidm").config()["width"] == "full"
+
+
+@needs_shipped
+def test_cli_run_with_an_ablation_row_records_it_in_the_manifest(tmp_path: Path) -> None:
+    import json
+
+    args = [
+        "run",
+        "--method",
+        "sidm",
+        "--ablation",
+        "g3",
+        "--dataset",
+        "demo",
+        "--metrics",
+        "en",
+        "--out",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (manifest,) = tmp_path.glob("runs/demo/test/sidm__*/tang/manifest.json")
+    config = json.loads(manifest.read_text())["method"]["config"]
+    assert config == {"ablation": "g3", "width": "lite", "spc_short_side": 0}
+    bad = CliRunner().invoke(main, ["run", "--method", "sidm", "--option", "spc_short_side=-1", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "spc_short_side must be a whole number >= 0" in bad.output
