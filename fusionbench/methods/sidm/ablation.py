@@ -35,20 +35,17 @@ def train_stage1_once(base: TrainConfig, out_dir: Path, data_root: str | os.Path
 
     from fusionbench.methods.sidm.data import load_pool
     from fusionbench.methods.sidm.network import SIDMNet
-    from fusionbench.methods.sidm.train import TrainingLog, add_classifier_accuracy, seed_everything, train_stage1
+    from fusionbench.methods.sidm.train import TrainingLog, ensure_stage1, seed_everything
 
     folder = out_dir / "stage1"
-    target = folder / "stage1.pt"
-    if target.is_file():
-        return target
+    if (folder / "stage1.pt").is_file():
+        return folder / "stage1.pt"
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(base.threads)
     seed_everything(base.seed)
     model = SIDMNet(SIDMConfig(width=base.width, ablation=resolve_group("g7")))
     pool = load_pool(base.sources, data_root, base.masks, base.use_masks)
-    train_stage1(model, base, pool, folder, TrainingLog(folder / "log.csv"), progress=False)
-    add_classifier_accuracy(model, target, data_root)
-    return target
+    return ensure_stage1(model, base, pool, folder, TrainingLog(folder / "log.csv"), data_root)
 
 
 def train_rows(

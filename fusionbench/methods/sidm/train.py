@@ -189,6 +189,45 @@ def _progress(total: int, initial: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, dynamic_ncols=True)
 
 
+def _resume(
+    path: Path, stage: int, log: TrainingLog, sampler: PatchSampler, **stateful: Any
+) -> tuple[int, float, dict]:
+    """Restore ``stateful`` objects (by key), the sampler and torch's RNG from a ``*-last.pt`` checkpoint.
+
+    Returns ``(step, seconds, state)``; ``(0, 0.0, {})`` when there is nothing to resume. Log rows of
+    this stage after the resumed step are dropped.
+    """
+    if not path.is_file():
+        return 0, 0.0, {}
+    state = torch.load(path, weights_only=True)
+    for key, obj in stateful.items():
+        obj.load_state_dict(state[key])
+    sampler.restore(state["sampler"])
+    torch.set_rng_state(state["torch_rng"])
+    log.truncate(stage, state["step"])
+    return state["step"], state["seconds"], state
+
+
+def ensure_stage1(
+    model: SIDMNet,
+    config: TrainConfig,
+    pool: list,
+    folder: Path,
+    log: TrainingLog,
+    data_root: Any,
+    *,
+    progress: bool = False,
+    evaluate: bool = True,
+) -> Path:
+    """``<folder>/stage1.pt``, trained (and measured on whole test images when ``evaluate``) if missing."""
+    target = folder / "stage1.pt"
+    if not target.is_file():
+        train_stage1(model, config, pool, folder, log, progress)
+        if evaluate:
+            add_classifier_accuracy(model, target, data_root)
+    return target
+
+
 def train_stage1(
     model: SIDMNet, config: TrainConfig, pool: list, out_dir: Path, log: TrainingLog, progress: bool
 ) -> dict:
@@ -198,17 +237,9 @@ def train_stage1(
     optimizer = torch.optim.Adam(spc.parameters(), lr=config.lr)
     sampler = PatchSampler(pool, config.stage1_patch, config.batch, seed=config.seed + 1)
     recent: deque[float] = deque(maxlen=100)
-    start_step, seconds = 0, 0.0
     resume = out_dir / "stage1-last.pt"
-    if resume.is_file():
-        state = torch.load(resume, weights_only=True)
-        spc.load_state_dict(state["spc"])
-        optimizer.load_state_dict(state["optimizer"])
-        sampler.restore(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        recent.extend(state["recent"])
-        start_step, seconds = state["step"], state["seconds"]
-        log.truncate(1, start_step)
+    start_step, seconds, state = _resume(resume, 1, log, sampler, spc=spc, optimizer=optimizer)
+    recent.extend(state.get("recent", []))
     labels = torch.cat((torch.zeros(config.batch, dtype=torch.long), torch.ones(config.batch, dtype=torch.long)))
     spc.train()
     step = start_step
@@ -288,17 +319,8 @@ def train_stage2(
     optimizer = torch.optim.Adam(fusion.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.stage2_steps, eta_min=config.lr_min)
     sampler = PatchSampler(pool, config.stage2_patch, config.batch, seed=config.seed)
-    start_step, seconds = 0, 0.0
     resume = out_dir / "stage2-last.pt"
-    if resume.is_file():
-        state = torch.load(resume, weights_only=True)
-        fusion.load_state_dict(state["fusion"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.restore(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        start_step, seconds = state["step"], state["seconds"]
-        log.truncate(2, start_step)
+    start_step, seconds, _ = _resume(resume, 2, log, sampler, fusion=fusion, optimizer=optimizer, scheduler=scheduler)
     fusion.train()
     step = start_step
     recent: deque[float] = deque(maxlen=50)
@@ -442,11 +464,14 @@ def train(
     log = TrainingLog(out / "log.csv")
     stage1: dict[str, Any] | None = None
     if model.spc is not None:
-        stage1_file = Path(config.stage1_from) if config.stage1_from else out / "stage1.pt"
-        if not stage1_file.is_file():
-            train_stage1(model, config, pool, out, log, progress)
-            if evaluate_classifier:
-                add_classifier_accuracy(model, stage1_file, data_root)
+        if config.stage1_from:
+            stage1_file = Path(config.stage1_from)
+            if not stage1_file.is_file():
+                raise ValueError(f"stage1_from {stage1_file}: no such file")
+        else:
+            stage1_file = ensure_stage1(
+                model, config, pool, out, log, data_root, progress=progress, evaluate=evaluate_classifier
+            )
         stage1 = load_stage1(model, stage1_file, config.width)
     seed_everything(config.seed)
     stage2 = train_stage2(model, config, pool, out, log, progress)
