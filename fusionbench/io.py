@@ -1,7 +1,9 @@
 """Reading and writing images, and matching IR, VIS and fused files by name.
 
 ``read_image`` returns pixels as stored (``uint8`` or ``uint16``; colour in RGB order) and raises
-:class:`ImageReadError` naming the file when it is missing, unreadable, truncated or not an image.
+:class:`ImageReadError` naming the file when it is missing, unreadable, truncated, not an image, or
+larger than the pixel limit (:func:`max_pixels`: ``$FUSIONBENCH_MAX_PIXELS``, default
+:data:`DEFAULT_MAX_PIXELS`), which is checked from the file's header before any pixel is decoded.
 ``write_image_atomic`` writes a lossless PNG so that a reader never sees half a file.
 ``pair_files`` matches the images of two or three folders by file stem (``01.png`` in ``ir/`` with
 ``01.jpg`` in ``vi/``) and raises :class:`PairingError` listing what does not match.
@@ -16,9 +18,12 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 import secrets
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +33,17 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 #: File extensions treated as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Environment variable holding the largest image (in pixels, width x height) :func:`read_image` decodes.
+MAX_PIXELS_ENV = "FUSIONBENCH_MAX_PIXELS"
+#: The pixel limit when ``$FUSIONBENCH_MAX_PIXELS`` is not set: 2**26 (8192 x 8192). A larger image
+#: is refused from its header: decoding it and scoring it in float64 would need several GB.
+DEFAULT_MAX_PIXELS = 1 << 26
+#: Longest file name (bytes) most file systems allow; temporary names are kept within it.
+NAME_MAX = 255
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"
@@ -55,40 +69,145 @@ class Pair:
     fused: Path | None = None
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image as stored on disk.
 
     Returns ``(H, W)`` for gray images and ``(H, W, 3)`` in RGB order for colour ones, with the
     stored dtype (``uint8`` or ``uint16``). An alpha channel is dropped when it is fully opaque;
-    transparency is refused, since the metrics have no way to use it.
+    transparency is refused, since the metrics have no way to use it. A JPEG with bytes after its
+    end-of-image marker (phones append data there) is read, with a warning logged.
+
+    ``max_pixels`` (default :func:`max_pixels`) bounds width x height; it is checked from the
+    header, before anything is decoded, so that a small file cannot claim gigabytes of memory.
 
     Raises
     ------
     ImageReadError
-        The file is missing, is not a decodable image, is a truncated JPEG (OpenCV would fill
-        the missing part with gray), has partial transparency, or stores pixels other than
-        8- or 16-bit integers.
+        The file is missing, is not a decodable image, is a truncated JPEG, is larger than
+        ``max_pixels``, has partial transparency, or stores pixels other than 8- or 16-bit integers.
     """
     path = Path(path)
+    return decode_image(read_image_bytes(path, max_pixels=max_pixels), path, max_pixels=max_pixels)
+
+
+def read_image_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> bytes:
+    """The bytes of the image file ``path``, read only after its header passed the pixel limit
+    (so that a huge uncompressed file is not read into memory either)."""
+    path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            size = image_size(handle)
+            if size is not None:
+                check_pixels(size, path, max_pixels)
+            handle.seek(0)
+            return handle.read()
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageReadError(f"{path}: is a folder, not an image") from None
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def decode_image(data: bytes, path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode the bytes of an image file (``path`` names it in errors); see :func:`read_image`."""
+    path = Path(path)
     if not data:
         raise ImageReadError(f"{path}: empty file")
+    size = image_size(io.BytesIO(data))
+    if size is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    check_pixels(size, path, max_pixels)
     if data.startswith(_JPEG_MAGIC) and not data.rstrip(b"\x00").endswith(_JPEG_END):
-        raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker)")
-
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        _check_jpeg_end(data, path)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ImageReadError(f"{path}: not a readable image (OpenCV: {_cv2_message(exc)})") from None
     if image is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
     if image.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"{path}: expected 8- or 16-bit integer pixels, got {image.dtype}")
     return _to_rgb(image, path)
+
+
+def max_pixels() -> int:
+    """The largest image, in pixels, that :func:`read_image` decodes: ``$FUSIONBENCH_MAX_PIXELS``, else
+    :data:`DEFAULT_MAX_PIXELS`. Raise it (e.g. ``FUSIONBENCH_MAX_PIXELS=400000000``) for larger images."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive whole number of pixels, got {text!r}")
+    return value
+
+
+def check_pixels(size: tuple[int, int], path: Path, limit: int | None = None) -> None:
+    """Refuse an image of ``size`` (width, height) above ``limit`` pixels (default :func:`max_pixels`)."""
+    limit = max_pixels() if limit is None else limit
+    width, height = size
+    if width * height > limit:
+        raise ImageReadError(
+            f"{path}: {width}x{height} pixels ({width * height}) exceed the limit of {limit} pixels; "
+            f"a larger limit (if you have the memory: about 40 bytes per pixel to score it) is set with "
+            f"{MAX_PIXELS_ENV}=N or read_image(..., max_pixels=N)"
+        )
+
+
+def image_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """``(width, height)`` from the header of the image in ``handle``, or None when no format reads it.
+
+    Pillow's format plugins parse the header (PNG ``IHDR``, JPEG ``SOF``, TIFF ``IFD``, BMP ...)
+    without decoding pixels. They are called directly rather than through ``PIL.Image.open``, whose
+    own decompression-bomb check would raise before telling the size.
+    """
+    from PIL import Image
+
+    Image.init()
+    handle.seek(0)
+    prefix = handle.read(16)
+    for fmt in Image.ID:  # Pillow's own order, as Image.open tries them
+        factory, accept = Image.OPEN[fmt]
+        if accept is None:  # formats without a signature (TGA, ...): OpenCV decodes none of them
+            continue
+        try:
+            verdict = accept(prefix)
+            if not verdict or isinstance(verdict, str):  # a str is Pillow's "maybe, with a warning"
+                continue
+            handle.seek(0)
+            width, height = factory(handle, "").size
+        except (SyntaxError, IndexError, TypeError, ValueError, EOFError, OSError, struct.error):
+            continue
+        return int(width), int(height)
+    return None
+
+
+def _check_jpeg_end(data: bytes, path: Path) -> None:
+    """A JPEG that does not end with its end-of-image marker: refuse it when it is truncated (Pillow
+    cannot decode it to the end), read it with a warning when bytes follow the marker."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError):
+        raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker)") from None
+    end = data.rfind(_JPEG_END)
+    log.warning(
+        "%s: JPEG has %d bytes after its end-of-image marker (camera or phone data); they are ignored",
+        path,
+        len(data) - end - len(_JPEG_END),
+    )
+
+
+def _cv2_message(exc: Exception) -> str:
+    """The last line of an OpenCV error (the others repeat the source file and function)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:
@@ -148,7 +267,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temp = path.with_name(temp_name(path.name))
     # os.open with mode 0o666 honours the umask, so the result gets the usual permissions.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -160,6 +279,15 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def temp_name(name: str) -> str:
+    """The name of the temporary file written beside ``name``: ``.<name>.<8 hex>.tmp``, with ``name``
+    shortened so that the whole stays within :data:`NAME_MAX` bytes (a 245-character name is legal)."""
+    suffix = f".{secrets.token_hex(4)}.tmp"
+    room = NAME_MAX - 1 - len(suffix)
+    shortened = name.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return f".{shortened}{suffix}"
 
 
 def pair_files(
