@@ -239,6 +239,12 @@ def write_image_atomic(path: str | os.PathLike[str], image: np.ndarray) -> None:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"{path}: write_image_atomic writes PNG; expected a .png path")
+    write_bytes_atomic(path, encode_png(image, path))
+
+
+def encode_png(image: np.ndarray, path: str | os.PathLike[str] = "image") -> bytes:
+    """The lossless PNG bytes of ``image`` as :func:`write_image_atomic` writes them (``path`` names
+    the image in errors)."""
     image = np.asarray(image)
     if image.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"{path}: expected uint8 or uint16 pixels, got {image.dtype}")
@@ -251,7 +257,7 @@ def write_image_atomic(path: str | os.PathLike[str], image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode a PNG of shape {image.shape}")
-    write_bytes_atomic(path, encoded.tobytes())
+    return encoded.tobytes()
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -1,12 +1,19 @@
 """The runner: fuse every pair of a dataset split with one method, score it, write the results.
 
 ``run(method, dataset)`` walks the pairs of a split in two kinds of work unit
-(:mod:`fusionbench.units`): *fuse* (method, pair), which caches the fused PNG under
-``<out>/fused/<method id>__<cache key>/<dataset>/<split>/``, and *score* (pair, metric set). The
+(:mod:`fusionbench.units`): *fuse* (method, pair), which caches the fused PNG as
+``<out>/fused/<method id>__<cache key>/<sources digest>.png``, and *score* (pair, metric set). The
 units run on an execution backend (:mod:`fusionbench.backends`: serial, local processes, or a
 Dask cluster) and their results stream back, one transaction each, into the results store
 ``<out>/results.sqlite`` (:mod:`fusionbench.store`). Then the run's per-image CSV, summary and
-manifest are written to ``<out>/runs/<dataset>/<split>/<method id>__<cache key>/<convention>/``.
+manifest are written to ``<out>/runs/<dataset>/<split>/<method id>__<cache key>/<convention>-<run id>/``.
+
+Cached files and run folders are keyed by what they were made from, never by a name a user chose:
+the method's cache key (id, config, weights sha256, version) names the fused folder, the sha256
+of the pair's IR and VIS bytes names each fused PNG, and the run id is a digest of every pair's
+id and source digest, the method's key, the convention and the metric ids (and, for methods
+that provide their images, the sha256 of those images). Two folder datasets with the same file
+names, or the same run with another metric set, never share a file or a run folder.
 
 Every store row carries its full key (dataset version, pair, method id + config hash + weights
 sha256, metric id + convention + library version) and the sha256 of the files it was computed
@@ -43,15 +50,29 @@ from fusionbench.io import write_text_atomic
 from fusionbench.metrics import get_convention, resolve_metrics
 from fusionbench.metrics.conventions import Convention
 from fusionbench.store import STORE_NAME, ResultsStore, RunKey, output_lock
-from fusionbench.units import Failure, FuseUnit, ScoreUnit, UnitContext, UnitResult, fuse_unit, score_unit
+from fusionbench.units import (
+    Failure,
+    FuseUnit,
+    ScoreUnit,
+    UnitContext,
+    UnitResult,
+    content_digest,
+    fuse_unit,
+    fused_path,
+    score_unit,
+)
 
 log = logging.getLogger(__name__)
 
 #: Default output folder (relative to the working directory) when neither ``out`` nor
 #: ``$FUSIONBENCH_OUT`` is given.
 DEFAULT_OUT = "fusionbench-out"
-#: Bump when the way a stored score is computed changes (part of every score's key).
-RECORD_VERSION = 2
+#: Bump when the way a stored score is computed changes (part of every score's key). 3: scores are
+#: keyed by the sha256 of the very bytes a unit scored (earlier stores may hold scores of another
+#: dataset's fused image that had the same file name).
+RECORD_VERSION = 3
+#: Hex digits of the run id in a run folder's name.
+RUN_ID_DIGITS = 16
 #: How many failures the error message quotes before "and N more".
 SHOWN_FAILURES = 3
 
@@ -86,7 +107,12 @@ def slug(text: str) -> str:
 
 
 def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return _digest_full(obj)[:16]
+
+
+def _digest_full(obj: Any) -> str:
+    """The sha256 (64 hex digits) of ``obj`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _file_sha256(path: Path) -> str:
@@ -160,7 +186,7 @@ def run(
         A dataset or method that cannot be used, an output folder that cannot be written (the
         message names the file), or a backend that cannot run.
     """
-    from fusionbench.datasets import DatasetError, get_dataset, resolve_data_root
+    from fusionbench.datasets import get_dataset, resolve_data_root
     from fusionbench.methods import get_method
 
     started = time.perf_counter()
@@ -169,38 +195,25 @@ def run(
     dataset_obj = get_dataset(dataset, **(dataset_options or {})) if isinstance(dataset, str) else dataset
     conv = get_convention(convention)
     metric_ids = resolve_metrics(metrics)
-    root = resolve_data_root(data_root)
     out_root = resolve_out(out)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
 
-    pairs = dataset_obj.pairs(split, data_root=root)
-    if not pairs:
-        raise DatasetError(f"dataset {dataset_obj.name!r} split {split!r} has no pairs")
-    _check_unique_ids(dataset_obj.name, split, pairs)
-    key = _run_key(method_obj, dataset_obj.name, split, dataset_obj.version(split), conv)
-    method_dir = f"{slug(method_obj.id)}__{method_obj.cache_key()}"
-    data_dir = Path(slug(dataset_obj.name)) / slug(split)
-    fused_dir = None if method_obj.provides_images else out_root / "fused" / method_dir / data_dir
-    run_dir = out_root / "runs" / data_dir / method_dir / slug(conv.name)
-    folders = [f for f in (fused_dir, run_dir) if f is not None]
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    ctx = UnitContext(method_obj, dataset_obj.name, split, root, fused_dir, conv)
-
     tally = _Tally()
+    plan = _plan(method_obj, dataset_obj, split, conv, metric_ids, resolve_data_root(data_root), out_root, tally)
+    ctx, key, pairs = plan.ctx, plan.key, plan.pairs
     bar = _progress(2 * len(pairs), f"{method_obj.id} on {dataset_obj.name}", progress)
     with (
-        output_lock(out_root, folders) as stale,
+        output_lock(out_root, plan.folders) as stale,
         ResultsStore(out_root / STORE_NAME) as store,
         open_backend(workers, scheduler) as backend,
         bar,
     ):
         if stale:
             log.info("removed %d temp files left by an interrupted run", stale)
-        sources = _sources_sha256(pairs, tally)
-        fused = _fuse(ctx, key, store, backend, [p for p in pairs if p.id in sources], sources, tally, bar)
-        values = _score(ctx, key, store, backend, pairs, sources, fused, metric_ids, tally, bar)
+        ready = [p for p in pairs if p.id in plan.sources]
+        fused = _fuse(ctx, key, store, backend, ready, plan, tally, bar)
+        values = _score(ctx, key, store, backend, pairs, plan.sources, fused, metric_ids, tally, bar)
         describe = backend.describe()
 
     done = [p for p in pairs if p.id in values]
@@ -209,47 +222,127 @@ def run(
         columns=None if done else ["image", *metric_ids],
     )
     frame["image"] = frame["image"].astype(str)
-    manifest = {
+    manifest = _manifest(plan, dataset_obj, metric_ids, conv, out_root, tally, describe)
+    manifest.update(started=started_at, wall_seconds=round(time.perf_counter() - started, 3))
+    if tally.failures:
+        raise _failure_error(
+            tally.failures, len(pairs), method_obj.id, dataset_obj.name, split, plan.run_dir, store.path
+        )
+    _write_run(plan.run_dir, frame, manifest, metric_ids)
+    frame.attrs["run_dir"] = str(plan.run_dir)
+    frame.attrs["manifest"] = manifest
+    return frame
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where one run reads and writes, and the digests of what it is made from."""
+
+    ctx: UnitContext
+    key: RunKey
+    pairs: list[Any]
+    sources: dict[str, str]  # pair id -> content digest of its IR and VIS bytes (readable pairs)
+    provided: dict[str, str]  # pair id -> sha256 of the fused file, for methods that provide their images
+    run_id: str
+    run_dir: Path
+
+    @property
+    def folders(self) -> list[Path]:
+        return [f for f in (self.ctx.fused_dir, self.run_dir) if f is not None]
+
+
+def _plan(
+    method: Any,
+    dataset: Any,
+    split: str,
+    conv: Convention,
+    metric_ids: Sequence[str],
+    root: Path,
+    out_root: Path,
+    tally: _Tally,
+) -> _Plan:
+    """List and hash the pairs, and lay out the run's folders (created here) from what it is made of."""
+    from fusionbench.datasets import DatasetError
+
+    pairs = dataset.pairs(split, data_root=root)
+    if not pairs:
+        raise DatasetError(f"dataset {dataset.name!r} split {split!r} has no pairs")
+    _check_unique_ids(dataset.name, split, pairs)
+    key = _run_key(method, dataset.name, split, dataset.version(split), conv)
+    method_dir = f"{slug(method.id)}__{method.cache_key()}"
+    fused_dir = None if method.provides_images else out_root / "fused" / method_dir
+    ctx = UnitContext(method, dataset.name, split, root, fused_dir, conv)
+    sources = _sources_sha256(pairs, tally)
+    provided = {p.id: _precomputed_sha256(ctx, p) for p in pairs if p.id in sources} if fused_dir is None else {}
+    run_id = _digest_full(
+        {
+            "pairs": [[p.id, sources.get(p.id, "unreadable"), provided.get(p.id, "")] for p in pairs],
+            "method": [method.cache_key(), key.config_hash, key.weights_sha256],
+            "convention": key.convention,
+            "metrics": list(metric_ids),
+            "library": key.library,
+        }
+    )
+    run_dir = out_root / "runs" / slug(dataset.name) / slug(split) / method_dir / f"{slug(conv.name)}-"
+    run_dir = run_dir.with_name(run_dir.name + run_id[:RUN_ID_DIGITS])
+    plan = _Plan(ctx, key, list(pairs), sources, provided, run_id, run_dir)
+    for folder in plan.folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return plan
+
+
+def _manifest(
+    plan: _Plan,
+    dataset: Any,
+    metric_ids: Sequence[str],
+    conv: Convention,
+    out_root: Path,
+    tally: _Tally,
+    backend: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's ``manifest.json``: what produced its numbers and from what (``started`` and
+    ``wall_seconds`` are added by the caller)."""
+    method = plan.ctx.method
+    return {
         "fusionbench": __version__,
-        "started": started_at,
-        "wall_seconds": round(time.perf_counter() - started, 3),
+        "run_id": plan.run_id,
         "stage_seconds": {stage: round(tally.seconds[stage], 4) for stage in ("io", "fuse", "metrics")},
-        "pairs": len(pairs),
+        "pairs": len(plan.pairs),
         "failed": len(tally.failures),
         "fused_from_cache": tally.fused_cached,
         "metrics_from_cache": tally.scored_cached,
-        "workers": describe["workers"],
-        "backend": describe,
+        "workers": backend["workers"],
+        "backend": backend,
         "method": {
-            "id": method_obj.id,
-            "name": method_obj.name,
-            "kind": method_obj.kind,
-            "config": method_obj.config(),
-            "weights_sha256": method_obj.weights_sha256(),
-            "cache_key": method_obj.cache_key(),
+            "id": method.id,
+            "name": method.name,
+            "kind": method.kind,
+            "config": method.config(),
+            "weights_sha256": method.weights_sha256(),
+            "cache_key": method.cache_key(),
         },
         "dataset": {
-            "name": dataset_obj.name,
-            "split": split,
-            "version": key.dataset_version,
-            "data_root": str(root),
+            "name": dataset.name,
+            "split": plan.ctx.split,
+            "version": plan.key.dataset_version,
+            "data_root": str(plan.ctx.data_root),
+            "options": getattr(dataset, "options", dict)(),
         },
-        "metrics": metric_ids,
+        "metrics": list(metric_ids),
         "convention": conv.as_dict(),
         "store": str(out_root / STORE_NAME),
-        "fused_dir": str(fused_dir) if fused_dir is not None else None,
+        "fused_dir": str(plan.ctx.fused_dir) if plan.ctx.fused_dir is not None else None,
         "environment": environment(),
     }
-    if tally.failures:
-        raise _failure_error(tally.failures, len(pairs), method_obj.id, dataset_obj.name, split, run_dir, store.path)
+
+
+def _write_run(run_dir: Path, frame: pd.DataFrame, manifest: dict[str, Any], metric_ids: Sequence[str]) -> None:
+    """Write the run folder's per-image CSV, summary and manifest, each atomically."""
     (run_dir / "failures.csv").unlink(missing_ok=True)
     summary = summarise(frame, metric_ids)
     write_text_atomic(run_dir / "per_image.csv", frame.to_csv(index=False, float_format="%.17g"))
     write_text_atomic(run_dir / "summary.csv", summary.to_csv(float_format="%.17g"))
     write_text_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    frame.attrs["run_dir"] = str(run_dir)
-    frame.attrs["manifest"] = manifest
-    return frame
 
 
 @dataclass
@@ -302,11 +395,11 @@ def _check_unique_ids(dataset: str, split: str, pairs: Sequence[Any]) -> None:
 
 
 def _sources_sha256(pairs: Sequence[Any], tally: _Tally) -> dict[str, str]:
-    """``{pair id: sha256 of the IR and VIS bytes}``; a pair whose files cannot be read is a failure."""
+    """``{pair id: content digest of the IR and VIS bytes}``; a pair whose files cannot be read is a failure."""
     sources = {}
     for pair in pairs:
         try:
-            sources[pair.id] = _digest([_file_sha256(Path(pair.ir)), _file_sha256(Path(pair.vis))])
+            sources[pair.id] = content_digest(_file_sha256(Path(pair.ir)), _file_sha256(Path(pair.vis)))
         except OSError as exc:
             tally.failures[pair.id] = Failure(
                 pair.id, "read", type(exc).__name__, f"pair {pair.id!r}: {exc.filename}: cannot read ({exc.strerror})"
@@ -320,23 +413,22 @@ def _fuse(
     store: ResultsStore,
     backend: Backend,
     pairs: Sequence[Any],
-    sources: dict[str, str],
+    plan: _Plan,
     tally: _Tally,
     bar: Any,
 ) -> dict[str, str]:
     """Fuse the pairs whose cached PNG is missing or stale; returns ``{pair id: fused sha256}``."""
-    fused: dict[str, str] = {}
-    if ctx.fused_dir is None:  # the method provides its fused images: digest them where they are
-        for pair in pairs:
-            fused[pair.id] = _precomputed_sha256(ctx, pair)
+    if ctx.fused_dir is None:  # the method provides its fused images: digested by _plan
         bar.update(len(pairs))
-        return fused
+        return {p.id: plan.provided[p.id] for p in pairs}
+    fused: dict[str, str] = {}
     recorded = store.get_fused(key)
     todo = []
     for pair in pairs:
-        path = ctx.fused_dir / f"{pair.id}.png"
+        sources = plan.sources[pair.id]
+        path = fused_path(ctx.fused_dir, sources)
         record = recorded.get(pair.id)
-        if record is not None and record[0] == sources[pair.id] and path.is_file() and _file_sha256(path) == record[1]:
+        if record is not None and record[0] == sources and path.is_file() and _file_sha256(path) == record[1]:
             fused[pair.id] = record[1]
             tally.fused_cached += 1
             bar.update(1)
@@ -345,10 +437,9 @@ def _fuse(
     for index, result in backend.map_unordered(fuse_unit, [FuseUnit(ctx, p) for p in todo]):
         bar.update(1)
         if tally.add(result):
-            pair = todo[index]
-            digest = _file_sha256(ctx.fused_dir / f"{pair.id}.png")
-            store.put_fused(key, pair.id, sources[pair.id], digest)
-            fused[pair.id] = digest
+            pair_id = todo[index].id
+            store.put_fused(key, pair_id, result.sources, result.fused)
+            fused[pair_id] = result.fused
     return fused
 
 
@@ -375,10 +466,13 @@ def _score(
     tally: _Tally,
     bar: Any,
 ) -> dict[str, dict[str, float]]:
-    """Score the fused pairs whose stored values are missing or stale; returns every pair's values."""
+    """Score the fused pairs whose stored values are missing or stale; returns every pair's values.
+
+    A stored value is reused only when it was computed from the pair's current IR, VIS and fused
+    bytes; a new value is stored with the digest of the bytes its unit read."""
     ready = [p for p in pairs if p.id in fused]
     bar.update(len(pairs) - len(ready))
-    inputs = {p.id: _digest([sources[p.id], fused[p.id]]) for p in ready if fused[p.id]}
+    inputs = {p.id: content_digest(sources[p.id], fused[p.id]) for p in ready if fused[p.id]}
     values = store.get_scores(key, inputs, metric_ids)
     units = []
     for pair in ready:
@@ -392,8 +486,14 @@ def _score(
         bar.update(1)
         if tally.add(result):
             pair_id = units[index].pair.id
-            digest = inputs.get(pair_id) or _digest([sources[pair_id], _precomputed_sha256(ctx, units[index].pair)])
-            store.put_scores(key, pair_id, digest, result.values)
+            store.put_scores(key, pair_id, result.inputs, result.values)
+            if result.inputs != inputs.get(pair_id) and len(result.values) < len(metric_ids):
+                # Its files changed after they were hashed: the stored values of the other metrics are
+                # of the old bytes, so this pair has no consistent row in this run.
+                tally.failures[pair_id] = Failure(
+                    pair_id, "score", "ChangedInput", f"pair {pair_id!r}: its files changed during the run; run again"
+                )
+                continue
             values.setdefault(pair_id, {}).update(result.values)
     return {p.id: values[p.id] for p in ready if p.id not in tally.failures and p.id in values}
 

@@ -337,8 +337,8 @@ def disk_full_writing_a_fused_image(s: Setup, monkeypatch) -> Case:
     return Case(
         s.run(),
         StoreError,
-        rf"{esc(fused_dir)}/average__\w+/folder/test/p001\.png: cannot write the fused image \(No space left on "
-        r"device\); what was written before is kept",
+        rf"{esc(fused_dir)}/average__\w+/[0-9a-f]{{64}}\.png: cannot write the fused image of pair 'p001' "
+        r"\(No space left on device\); what was written before is kept",
         after=after,
     )
 

@@ -113,6 +113,11 @@ class Dataset:
         """Check the files of ``split`` against the pins; never raises for missing files."""
         raise NotImplementedError
 
+    def options(self) -> dict[str, str]:
+        """The options the dataset was made with (``folder``: its ``ir`` and ``vi`` folders), as run
+        manifests record them; none for registered datasets."""
+        return {}
+
     def check_split(self, split: str) -> None:
         if split not in self.splits:
             raise DatasetError(f"dataset {self.name!r} has no split {split!r} (splits: {', '.join(self.splits)})")

@@ -40,6 +40,10 @@ class FolderDataset(Dataset):
         """Hash of every pair's id and the sha256 of its two files (reads all of them)."""
         return short_hash(f"{r.id} {sha256_file(r.ir)} {sha256_file(r.vis)}" for r in self.pairs(split))
 
+    def options(self) -> dict[str, str]:
+        """The ``ir`` and ``vi`` folders as absolute paths (``--ir``/``--vi``), for the run manifest."""
+        return {role: os.path.abspath(folder) for role, folder in (("ir", self.ir), ("vi", self.vi)) if folder}
+
     def verify(self, split: str = "test", data_root: str | Path | None = None) -> VerifyReport:
         """Checks that every image has its partner (nothing is pinned to compare with)."""
         records = self.pairs(split)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionbench.io import IMAGE_EXTENSIONS, ImageReadError, read_image
+from fusionbench.io import IMAGE_EXTENSIONS, ImageReadError, decode_image, read_image_bytes
 from fusionbench.methods.base import Method, MethodError
 from fusionbench.registry import Registry
 
@@ -218,11 +218,24 @@ def load_fused(
         The method fuses images itself, the file is missing or unreadable, or its size differs
         from the pair's (the message names the file and both sizes).
     """
+    return read_fused(method, pair_id, expected_shape, dataset, split, data_root)[0]
+
+
+def read_fused(
+    method: Method,
+    pair_id: str,
+    expected_shape: tuple[int, ...],
+    dataset: str | None = None,
+    split: str | None = None,
+    data_root: str | Path | None = None,
+) -> tuple[np.ndarray, bytes]:
+    """:func:`load_fused` that also returns the file's bytes (the runner keys scores by their sha256)."""
     if not method.provides_images:
         raise MethodError(f"method {method.id!r} fuses images itself; load_fused() is for published:/folder:")
     path = method.fused_path(pair_id, dataset, split, data_root)  # type: ignore[arg-type]
     try:
-        image = read_image(path)
+        data = read_image_bytes(path)
+        image = decode_image(data, path)
     except ImageReadError as exc:
         raise MethodError(f"{method.id}: {exc}") from None
     expected = tuple(expected_shape[:2])
@@ -231,4 +244,4 @@ def load_fused(
             f"{path}: fused image is {image.shape[0]}x{image.shape[1]} but pair {pair_id!r} is "
             f"{expected[0]}x{expected[1]} (height x width)"
         )
-    return image
+    return image, data

@@ -135,8 +135,10 @@ def panel_image(ctx: RunContext, spec: PanelSpec, dataset: str, pair_id: str) ->
 
 def cached_fused_path(ctx: RunContext, method: Any, dataset: str, pair_id: str) -> Path:
     """Where the runner caches the fused PNG of ``pair_id``:
-    ``<out>/fused/<method id>__<cache key>/<dataset>/<split>/<pair>.png``."""
+    ``<out>/fused/<method id>__<cache key>/<digest of the pair's IR and VIS bytes>.png``."""
     from fusionbench.runner import resolve_out, slug
+    from fusionbench.units import content_digest, fused_path, sha256_hex
 
-    method_dir = f"{slug(method.id)}__{method.cache_key()}"
-    return resolve_out(ctx.out) / "fused" / method_dir / slug(dataset) / slug(ctx.split) / f"{pair_id}.png"
+    pair = find_pair(dataset, pair_id, ctx)
+    sources = content_digest(*(sha256_hex(Path(p).read_bytes()) for p in (pair.ir, pair.vis)))
+    return fused_path(resolve_out(ctx.out) / "fused" / f"{slug(method.id)}__{method.cache_key()}", sources)
