@@ -33,7 +33,7 @@ def _command_line() -> str:
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="TOML or JSON file of training settings (see fusionbench.methods.sidm.train.TrainConfig).",
+    help="TOML or JSON file of training settings (see fusionbench.training.train.TrainConfig).",
 )
 @click.option(
     "--out",
@@ -67,6 +67,26 @@ def _command_line() -> str:
     default=None,
     help="Reuse a trained stage 1 (stage1.pt of another run) instead of training one.",
 )
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Start from a finished checkpoint (a .pt written by fusionbench train, or a shipped one); trains stage 2.",
+)
+@click.option(
+    "--init-parts",
+    type=click.Choice(["all", "spc"]),
+    default=None,
+    help="With --init-from: load everything (default) or only SPC-Net and tau (a fresh fusion network).",
+)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Stage-2 peak learning rate.")
+@click.option(
+    "--validation-pairs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Held-out msrs/trainpool pairs (half day, half night) for model selection (default 20; 0 = none).",
+)
+@click.option("--snapshot-every", type=click.IntRange(min=1), default=None, help="Steps between scored snapshots.")
 @click.option("--seed", type=int, default=None)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads (default 1).")
 def train_command(
@@ -82,12 +102,17 @@ def train_command(
     stage1_steps: int | None,
     stage2_steps: int | None,
     stage1_from: str | None,
+    init_from: str | None,
+    init_parts: str | None,
+    lr: float | None,
+    validation_pairs: int | None,
+    snapshot_every: int | None,
     seed: int | None,
     threads: int | None,
 ) -> None:
     """Train SIDM-Fusion (stage 1: SPC-Net; stage 2: the fusion network), resumable."""
     from fusionbench.cli import UserError, user_errors
-    from fusionbench.methods.sidm.train import TrainConfig, train
+    from fusionbench.training.train import TrainConfig, train
 
     with user_errors():
         if method_id.strip().lower() != "sidm":
@@ -101,6 +126,11 @@ def train_command(
             "stage1_steps": stage1_steps,
             "stage2_steps": stage2_steps,
             "stage1_from": stage1_from,
+            "init_from": init_from,
+            "init_parts": init_parts,
+            "lr": lr,
+            "validation_pairs": validation_pairs,
+            "snapshot_every": snapshot_every,
             "seed": seed,
             "threads": threads,
         }
@@ -182,9 +212,9 @@ def ablate_command(
     """Train (or load) the Table 2 rows of SIDM-Fusion, evaluate them, print Table 2."""
     from fusionbench.cli import UserError, user_errors
     from fusionbench.io import write_text_atomic
-    from fusionbench.methods.sidm.ablation import evaluate_rows, shipped_rows, train_rows
-    from fusionbench.methods.sidm.train import TrainConfig
     from fusionbench.reports.ablation_table import render_ablation
+    from fusionbench.training.ablation import evaluate_rows, shipped_rows, train_rows
+    from fusionbench.training.train import TrainConfig
 
     with user_errors():
         if method_id.strip().lower() != "sidm":

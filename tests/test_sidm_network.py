@@ -31,7 +31,9 @@ def count(module: torch.nn.Module) -> int:
 @pytest.mark.parametrize("group", list(ABLATION_GROUPS))
 def test_every_row_builds_with_the_spec_parameter_count(width: str, group: str) -> None:
     model = SIDMNet(SIDMConfig(width, resolve_group(group)))
-    assert count(model.fusion) == SPEC_FUSION_PARAMS[width][group]
+    # + one learnable edge-path scale per MEGB where the Sobel path exists (docs/sidm.md deviation)
+    edge_scales = 2 if ABLATION_GROUPS[group].megb_sobel else 0
+    assert count(model.fusion) == SPEC_FUSION_PARAMS[width][group] + edge_scales
     expected_spc = SPEC_SPC_PARAMS[width] if ABLATION_GROUPS[group].spc else 0
     assert (count(model.spc) if model.spc is not None else 0) == expected_spc
 
@@ -81,8 +83,10 @@ def test_gradients_reach_every_trained_block_and_not_the_frozen_classifier() -> 
 def test_megb_sobel_toggle_removes_only_the_gradient_path() -> None:
     with_sobel, without = MEGB(8, 8, 16, sobel=True), MEGB(8, 8, 16, sobel=False)
     assert with_sobel.gradient is not None and without.gradient is None
-    assert count(with_sobel) - count(without) == 8 * 16 + 16
-    without.load_state_dict({k: v for k, v in with_sobel.state_dict().items() if not k.startswith("gradient")})
+    assert count(with_sobel) - count(without) == 8 * 16 + 16 + 1  # 1x1 conv + the edge scale
+    without.load_state_dict(
+        {k: v for k, v in with_sobel.state_dict().items() if not k.startswith(("gradient", "edge_scale"))}
+    )
     x = torch.rand(1, 8, 20, 20)
     with torch.no_grad():
         torch.nn.init.zeros_(with_sobel.gradient.weight)

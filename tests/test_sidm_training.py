@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from fusionbench.methods.sidm.data import PatchSampler, TrainingDataError, TrainingPair, box_mask, parse_source
-from fusionbench.methods.sidm.losses import classification_loss, content_loss, saliency_loss
-from fusionbench.methods.sidm.train import TrainConfig, train
+from fusionbench.datasets.boxes import BoxError, parse_yolo
+from fusionbench.training.data import PatchSampler, TrainingDataError, TrainingPair, box_mask, parse_source
+from fusionbench.training.losses import classification_loss, content_loss, saliency_loss
+from fusionbench.training.train import TrainConfig, train
 
 
 def test_content_loss_is_zero_for_identical_images_and_positive_otherwise() -> None:
@@ -54,13 +55,14 @@ def test_box_mask_fills_yolo_boxes_and_shifts_crops(tmp_path: Path) -> None:
     boxes = tmp_path / "00001N.txt"
     # One box: cx = 0.25 * 640 = 160, cy = 0.5 * 480 = 240, w = 64, h = 48 -> x 128..192, y 216..264.
     boxes.write_text("0 0.25 0.5 0.1 0.1\n")
-    full = box_mask(boxes, (480, 640))
+    parsed = parse_yolo(boxes.read_text(), origin=str(boxes))
+    full = box_mask(parsed, (480, 640))
     assert full.sum() == 64 * 48 and full[216, 128] == 1 and full[215, 128] == 0 and full[216, 192] == 0
-    crop = box_mask(boxes, (100, 100), window=(200, 150, 100, 100))  # rows 200..299, cols 150..249
+    crop = box_mask([b.shifted(200, 150, 100, 100) for b in parsed], (100, 100))  # rows 200..299, cols 150..249
     assert crop.sum() == 42 * 48 and crop[16, 0] == 1 and crop[15, 0] == 0
     boxes.write_text("0 0.25 0.5\n")
-    with pytest.raises(TrainingDataError, match=r"00001N.txt:1: expected 'class cx cy w h'"):
-        box_mask(boxes, (480, 640))
+    with pytest.raises(BoxError, match=r"00001N.txt:1: expected 'class cx cy w h'"):
+        parse_yolo(boxes.read_text(), origin=str(boxes))
 
 
 def test_parse_source() -> None:
@@ -91,7 +93,7 @@ def test_patch_sampler_crops_the_same_window_from_every_plane() -> None:
 
 
 def _demo_batch(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    from fusionbench.methods.sidm.data import load_pool
+    from fusionbench.training.data import load_pool
 
     pool = load_pool(["demo/test"], data_root)
     ir = torch.from_numpy(np.stack([p.ir for p in pool]))[:, None]
@@ -113,6 +115,7 @@ def test_training_smoke_run_lowers_the_content_loss(tmp_path: Path) -> None:
         sources=["demo/test"],
         log_every=5,
         checkpoint_every=20,
+        validation_pairs=0,
     )
     torch.manual_seed(config.seed)
     untrained = SIDMNet(config.model_config).eval()
@@ -141,10 +144,11 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkey
         sources=["demo/test"],
         log_every=5,
         checkpoint_every=10,
+        validation_pairs=0,
     )
     straight = train(config, tmp_path / "straight", data_root=tmp_path / "data")
 
-    import fusionbench.methods.sidm.train as training
+    import fusionbench.training.train as training
 
     calls = {"n": 0}
     original = training.saliency_loss
@@ -166,6 +170,68 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkey
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     rows = (tmp_path / "resumed" / "log.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[1]) for r in rows] == [5, 10, 15, 20, 25, 30]
+    # the learning rates and the losses of the resumed run are those of the uninterrupted one
+    straight_rows = (tmp_path / "straight" / "log.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[2:9] for r in rows] == [r.split(",")[2:9] for r in straight_rows]
+    lrs = [float(r.split(",")[2]) for r in rows]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] < config.lr and lrs[-1] >= config.lr_min
+
+
+def test_a_resumed_run_keeps_its_schedule_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asking an interrupted run for more steps is refused: the cosine schedule was fixed when it started."""
+    import fusionbench.training.train as training
+
+    config = TrainConfig(
+        width="lite", ablation="g3", stage2_steps=20, stage2_patch=32, batch=2, sources=["demo/test"],
+        checkpoint_every=10, validation_pairs=0,
+    )  # fmt: skip
+    original = training.saliency_loss
+    calls = {"n": 0}
+
+    def crash_at_step_15(*args: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt("simulated kill")
+        return original(*args)
+
+    monkeypatch.setattr(training, "saliency_loss", crash_at_step_15)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", data_root=tmp_path / "data")
+    monkeypatch.setattr(training, "saliency_loss", original)
+    longer = TrainConfig(**{**config.__dict__, "stage2_steps": 40})
+    with pytest.raises(training.TrainingStateError, match=r"fixed at 20 stage-2 steps.*--init-from"):
+        train(longer, tmp_path / "run", data_root=tmp_path / "data")
+
+
+def test_cosine_schedule_is_a_function_of_step_and_length() -> None:
+    from fusionbench.training.train import cosine_lr
+
+    assert cosine_lr(0, 100, 1e-3, 1e-5) == pytest.approx(1e-3)
+    assert cosine_lr(50, 100, 1e-3, 1e-5) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert cosine_lr(100, 100, 1e-3, 1e-5) == pytest.approx(1e-5)
+    assert cosine_lr(150, 100, 1e-3, 1e-5) == pytest.approx(1e-5)  # never climbs back past the end
+
+
+def test_init_from_starts_stage_2_from_a_finished_checkpoint(tmp_path: Path) -> None:
+    from fusionbench.methods.sidm.method import CHECKPOINT_DIR
+    from fusionbench.training.train import TrainingStateError
+
+    base = dict(width="lite", ablation="g7", stage2_patch=32, batch=2, sources=["demo/test"], validation_pairs=0)
+    shipped = CHECKPOINT_DIR / "sidm-lite-g7.pt"  # a format-1 checkpoint: loads with edge_scale = 1
+    config = TrainConfig(**base, stage2_steps=0, init_from=str(shipped))
+    final = train(config, tmp_path / "zero", data_root=tmp_path / "data")
+    mine = torch.load(final, weights_only=True)
+    theirs = torch.load(shipped, weights_only=True)["state_dict"]
+    assert all(torch.equal(mine["state_dict"][k], v) for k, v in theirs.items())  # SPC-Net, tau, fusion
+    assert float(mine["state_dict"]["fusion.megb_ir.edge_scale"]) == 1.0
+    assert mine["training"]["stage1"]["init_from"] == str(shipped)
+    tuned = train(TrainConfig(**base, stage2_steps=5, init_from=str(shipped)), tmp_path / "five", tmp_path / "data")
+    after = torch.load(tuned, weights_only=True)["state_dict"]
+    assert torch.equal(after["spc.classifier.weight"], theirs["spc.classifier.weight"])  # SPC-Net stays frozen
+    assert not torch.equal(after["fusion.decoder.out.weight"], theirs["fusion.decoder.out.weight"])
+    wrong = TrainConfig(**{**base, "ablation": "g3"}, stage2_steps=1, init_from=str(shipped))
+    with pytest.raises(TrainingStateError, match=r"checkpoint is lite/g7, but this run trains lite/g3"):
+        train(wrong, tmp_path / "wrong", data_root=tmp_path / "data")
 
 
 def test_config_file_and_unknown_settings(tmp_path: Path) -> None:
@@ -177,3 +243,39 @@ def test_config_file_and_unknown_settings(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"widht": "full"}))
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['widht'\]"):
         TrainConfig.from_file(bad)
+
+
+def test_signed_gradient_target_refuses_an_edge_of_the_wrong_polarity() -> None:
+    """IR rises left to right; a fused image that falls instead has the same |gradient|: the
+    spec's magnitude target sees no error, the signed target sees twice the edge (hand-computed)."""
+    from fusionbench.training.losses import gradient_loss
+
+    ir = torch.zeros(1, 1, 16, 16)
+    ir[..., 8:] = 1.0
+    vis = torch.zeros(1, 1, 16, 16)
+    inverted = 1.0 - ir
+    assert float(gradient_loss(inverted, ir, vis, "magnitude")) == 0.0
+    # Sobel_x of the step is 4 on columns 7 and 8 (16 rows each): |(-4) - 4| * 32 pixels / 256 pixels
+    assert float(gradient_loss(inverted, ir, vis, "signed")) == pytest.approx(8 * 32 / 256)
+    assert float(gradient_loss(ir, ir, vis, "signed")) == 0.0
+    with pytest.raises(ValueError, match="gradient target"):
+        gradient_loss(ir, ir, vis, "sign")
+
+
+def test_target_loss_on_a_known_case() -> None:
+    """Fused 0 everywhere, IR 0.8 / VIS 0.2 in a 4x4 target (mask), 0.2 / 0.2 elsewhere:
+    mask part mean|0 - 0.8| = 0.8; hot weight 1 on the 16 target pixels (IR - VIS = 0.6), 0 elsewhere: 0.8."""
+    from fusionbench.training.losses import hot_weight, target_loss
+
+    ir = torch.full((2, 1, 8, 8), 0.2)
+    ir[:, :, 2:6, 2:6] = 0.8
+    vis = torch.full((2, 1, 8, 8), 0.2)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, 2:6, 2:6] = 1.0
+    fused = torch.zeros(2, 1, 8, 8)
+    assert float(target_loss(fused, ir, vis, mask, torch.tensor([1.0, 1.0]))) == pytest.approx(1.6)
+    # without masks only the infrared-hot part is left; it is 0 when nothing is hot
+    assert float(target_loss(fused, ir, vis, mask, torch.tensor([0.0, 0.0]))) == pytest.approx(0.8)
+    assert float(target_loss(fused, vis, vis, mask * 0, torch.tensor([0.0, 0.0]))) == 0.0
+    ramp = hot_weight(torch.tensor([0.05, 0.10, 0.15, 0.5]), torch.zeros(4))
+    assert torch.allclose(ramp, torch.tensor([0.0, 0.5, 1.0, 1.0]))

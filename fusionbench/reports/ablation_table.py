@@ -1,7 +1,7 @@
 """Table 2: ablation rows with check marks per block and metric means, best bold and second underlined.
 
 The layout of the seed paper's Table 2: one row per group, the blocks (MEGB, Sobel, SBM, SDRB,
-SPC-Net) as check-mark columns, then the metrics. Input: :func:`fusionbench.methods.sidm.ablation.evaluate_rows`.
+SPC-Net) as check-mark columns, then the metrics. Input: :func:`fusionbench.training.ablation.evaluate_rows`.
 """
 
 from __future__ import annotations

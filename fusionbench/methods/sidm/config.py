@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+#: Smallest input side SIDM accepts (the 7x7 reflection pad and SPC-Net's two stride-2 convolutions).
+MIN_SIDE = 16
+
 
 @dataclass(frozen=True)
 class Widths:

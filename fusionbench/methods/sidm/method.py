@@ -23,8 +23,8 @@ from typing import Any
 
 from fusionbench.methods.base import MethodError, register_method
 from fusionbench.methods.learned import LearnedMethod
-from fusionbench.methods.sidm.config import ABLATION_GROUPS, WIDTHS, SIDMConfig, resolve_group
-from fusionbench.methods.sidm.network import MIN_SIDE
+from fusionbench.methods.sidm.checkpoint import load_checkpoint
+from fusionbench.methods.sidm.config import ABLATION_GROUPS, MIN_SIDE, WIDTHS, resolve_group
 from fusionbench.methods.weights import WeightsError
 
 CHECKPOINT_DIR = Path(__file__).with_name("checkpoints")
@@ -48,38 +48,6 @@ def shipped_checkpoints() -> dict[str, dict[str, Any]]:
     """``CHECKPOINTS.json``: file name -> sha256, command, data, wall time ({} when none is shipped)."""
     index = CHECKPOINT_DIR / "CHECKPOINTS.json"
     return json.loads(index.read_text()) if index.is_file() else {}
-
-
-def load_checkpoint(path: str | os.PathLike[str], spc_short_side: int = 0) -> Any:
-    """Build :class:`~fusionbench.methods.sidm.network.SIDMNet` from a ``fusionbench train`` checkpoint.
-
-    Loaded with ``torch.load(weights_only=True)`` (no pickled code) and ``strict`` state-dict
-    matching; any mismatch is a :class:`WeightsError` naming the file.
-    """
-    import torch
-
-    from fusionbench.methods.sidm.network import SIDMNet
-    from fusionbench.methods.sidm.train import CHECKPOINT_FORMAT
-
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"SIDM checkpoint {path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise WeightsError(
-            f"SIDM checkpoint {path}: cannot be loaded safely with weights_only=True "
-            f"({type(exc).__name__}: {first_line})"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise WeightsError(f"SIDM checkpoint {path}: not a fusionbench SIDM checkpoint (format {CHECKPOINT_FORMAT!r})")
-    network = SIDMNet(SIDMConfig.from_dict(state["config"]), spc_short_side=spc_short_side)
-    try:
-        network.load_state_dict(state["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(f"SIDM checkpoint {path}: weights do not fit its configuration: {exc}") from None
-    return network
 
 
 @register_method

@@ -10,7 +10,9 @@ Blocks (``full`` widths; ``lite`` halves them):
 - stems: conv3x3 1 -> C0, LReLU(0.2), one per modality;
 - MEGB (Eq. 1): ``phi_k = LReLU(conv_k(x) + phi_prev)`` for k = 1, 3, 5, 7 (scales added to
   their neighbour after the convolution), ``M = conv1x1(cat(phi_1..phi_7))``, gradient path
-  ``G = conv1x1(|Sobel_x x| + |Sobel_y x|)``, output ``LReLU(conv1x1(M + G))``;
+  ``G = conv1x1(|Sobel_x x| + |Sobel_y x|)``, output ``LReLU(conv1x1(M + gamma G))`` with a
+  learnable scalar ``gamma`` started at :data:`EDGE_SCALE_INIT` (a deviation from the spec, which
+  adds ``G`` unscaled: the unscaled path drew thin ridges along infrared outlines; ``docs/sidm.md``);
 - SDRB (Eqs. 2-3, IR branch): two-layer dense block, 1x1 compression to Ce, SE channel attention
   (r = 4) ``a``, output ``a * E + conv1x1(x)`` (linear);
 - SBM (Eq. 4, VIS branch): spatial bias from the IR features (1x1 to Ce/4, 2x2 max pool, 1x1,
@@ -31,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusionbench.methods.sidm.config import SIDMConfig
+from fusionbench.methods.sidm.config import MIN_SIDE, SIDMConfig  # noqa: F401  (MIN_SIDE re-exported)
 from fusionbench.methods.sidm.swin import SwinLayer
 
 SLOPE = 0.2
-#: Smallest input side SIDM accepts (the 7x7 reflection pad and SPC-Net's two stride-2 convolutions).
-MIN_SIDE = 16
+#: Initial value of MEGB's learnable edge-path scale ``gamma`` (checkpoints of format 1 had none: 1.0).
+EDGE_SCALE_INIT = 0.1
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -50,25 +52,36 @@ def conv(c_in: int, c_out: int, kernel: int, *, reflect: bool = True, stride: in
     )
 
 
-def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """``|Sobel_x * x| + |Sobel_y * x|`` per channel with replicate padding (fixed kernels)."""
+def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Signed ``(Sobel_x * x, Sobel_y * x)`` per channel with replicate padding (fixed kernels)."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
     kernels = torch.stack((kx, kx.T))[:, None]  # (2, 1, 3, 3)
     c = x.shape[1]
     padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
     grads = F.conv2d(padded, kernels.repeat(c, 1, 1, 1), groups=c)  # (B, 2C, H, W): gx, gy per channel
-    grads = grads.abs()
-    return grads[:, 0::2] + grads[:, 1::2]
+    return grads[:, 0::2], grads[:, 1::2]
+
+
+def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """``|Sobel_x * x| + |Sobel_y * x|`` per channel with replicate padding (fixed kernels)."""
+    gx, gy = sobel(x)
+    return gx.abs() + gy.abs()
 
 
 class MEGB(nn.Module):
-    """Multiscale edge-gradient block (Eq. 1): four cascaded scales + an optional Sobel residual."""
+    """Multiscale edge-gradient block (Eq. 1): four cascaded scales + an optional Sobel residual.
+
+    The Sobel residual is scaled by a learnable scalar ``edge_scale`` (started at
+    :data:`EDGE_SCALE_INIT`), so the edge path starts as a small correction to the multiscale path
+    instead of dominating it.
+    """
 
     def __init__(self, c_in: int, branch: int, c_out: int, sobel: bool = True) -> None:
         super().__init__()
         self.scales = nn.ModuleList(conv(c_in, branch, k) for k in (1, 3, 5, 7))
         self.merge = conv(4 * branch, c_out, 1)
         self.gradient = conv(c_in, c_out, 1) if sobel else None
+        self.edge_scale = nn.Parameter(torch.tensor(EDGE_SCALE_INIT)) if sobel else None
         self.out = conv(c_out, c_out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +92,8 @@ class MEGB(nn.Module):
             features.append(previous)
         y = self.merge(torch.cat(features, dim=1))
         if self.gradient is not None:
-            y = y + self.gradient(sobel_magnitude(x))
+            assert self.edge_scale is not None
+            y = y + self.edge_scale * self.gradient(sobel_magnitude(x))
         return lrelu(self.out(y))
 
 

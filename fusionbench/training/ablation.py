@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 
 from fusionbench.methods.sidm.config import ABLATION_GROUPS, SIDMConfig, resolve_group
-from fusionbench.methods.sidm.train import TrainConfig
+from fusionbench.training.train import TrainConfig
 
 
 def _train_row(config: TrainConfig, out_dir: str, data_root: str | None, command: str | None) -> str:
-    from fusionbench.methods.sidm.train import train
+    from fusionbench.training.train import train
 
     return str(train(config, out_dir, data_root, progress=False, command=command))
 
@@ -33,9 +33,9 @@ def train_stage1_once(base: TrainConfig, out_dir: Path, data_root: str | os.Path
     """The shared stage 1 of the SPC-Net rows: ``<out_dir>/stage1/stage1.pt`` (trained if missing)."""
     import torch
 
-    from fusionbench.methods.sidm.data import load_pool
     from fusionbench.methods.sidm.network import SIDMNet
-    from fusionbench.methods.sidm.train import TrainingLog, ensure_stage1, seed_everything
+    from fusionbench.training.data import load_pool
+    from fusionbench.training.train import TrainingLog, ensure_stage1, seed_everything
 
     folder = out_dir / "stage1"
     if (folder / "stage1.pt").is_file():

@@ -15,20 +15,21 @@ pool crops); otherwise no mask (``has_mask = 0``).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fusionbench.datasets.boxes import Box, BoxError, pair_boxes
 from fusionbench.io import read_image
 from fusionbench.methods.colour import split_y
 
 DEFAULT_SOURCES = ("msrs/trainpool", "msrs/train", "roadscene/train:45")
+#: The split the validation pairs are carved from (and then left out of training).
+VALIDATION_SOURCE = "msrs/trainpool"
 #: MSRS segmentation classes that are thermal targets: car, person, bike.
 TARGET_CLASSES = (1, 2, 3)
-MSRS_FRAME = (480, 640)
 
 
 class TrainingDataError(ValueError):
@@ -46,29 +47,12 @@ class TrainingPair:
     mask: np.ndarray | None
 
 
-def box_mask(box_file: Path, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """Binary mask ``(H, W)`` of the YOLO boxes in ``box_file`` (normalised to the 640x480 MSRS frame).
-
-    ``window`` = (top, left, height, width) of a crop of that frame: boxes are shifted and clipped.
-    """
-    frame_h, frame_w = MSRS_FRAME
-    full = np.zeros(MSRS_FRAME, dtype=np.float32)
-    for number, line in enumerate(box_file.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 5:
-            raise TrainingDataError(f"{box_file}:{number}: expected 'class cx cy w h', got {line!r}")
-        cx, cy, w, h = (float(v) for v in parts[1:])
-        x0, x1 = round((cx - w / 2) * frame_w), round((cx + w / 2) * frame_w)
-        y0, y1 = round((cy - h / 2) * frame_h), round((cy + h / 2) * frame_h)
-        full[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = 1.0
-    if window is not None:
-        top, left, height, width = window
-        full = full[top : top + height, left : left + width]
-    if full.shape != tuple(shape):
-        raise TrainingDataError(f"{box_file}: mask of shape {full.shape} does not fit an image of shape {shape}")
-    return full
+def box_mask(boxes: list[Box], shape: tuple[int, int]) -> np.ndarray:
+    """Binary float32 mask ``(H, W)``: 1 inside every box (any class: person, bicycle, car)."""
+    mask = np.zeros(shape, dtype=np.float32)
+    for box in boxes:
+        mask[box.top : box.bottom, box.left : box.right] = 1.0
+    return mask
 
 
 def label_mask(label_file: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -86,21 +70,30 @@ def _mask_for(
 ) -> np.ndarray | None:
     if masks_dir is not None and (masks_dir / f"{pair_id}.png").is_file():
         return label_mask(masks_dir / f"{pair_id}.png", shape)
-    if dataset != "msrs":
-        return None
-    detection = data_root / "datasets" / "msrs" / "detection" / "infrared"
-    if split == "trainpool":
-        crops_file = data_root / "datasets" / "msrs" / "trainpool" / "crops.json"
-        crops = json.loads(crops_file.read_text())
-        if pair_id not in crops:
-            raise TrainingDataError(f"{crops_file}: no crop window for {pair_id}")
-        box_file = detection / "test" / f"{pair_id}.txt"
-        return box_mask(box_file, shape, tuple(crops[pair_id])) if box_file.is_file() else None
-    for folder in ("train", "test"):
-        box_file = detection / folder / f"{pair_id}.txt"
-        if box_file.is_file():
-            return box_mask(box_file, shape)
-    return None
+    try:
+        boxes = pair_boxes(dataset, split, pair_id, data_root)
+    except BoxError as exc:
+        raise TrainingDataError(str(exc)) from None
+    return None if boxes is None else box_mask(boxes, shape)
+
+
+def validation_ids(data_root: str | os.PathLike[str] | None, count: int) -> list[str]:
+    """``count`` ids of :data:`VALIDATION_SOURCE`, half day (``D``) and half night (``N``), evenly spaced.
+
+    These pairs are held out of training and used for model selection only (never MSRS-142 or TNO-42).
+    """
+    from fusionbench.datasets import get_dataset, resolve_data_root
+
+    if count <= 0:
+        return []
+    dataset, split, _ = parse_source(VALIDATION_SOURCE)
+    ids = sorted(p.id for p in get_dataset(dataset).pairs(split, data_root=resolve_data_root(data_root)))
+    chosen = []
+    for suffix, share in (("D", count - count // 2), ("N", count // 2)):
+        group = [i for i in ids if i.endswith(suffix)]
+        step = max(len(group) // max(share, 1), 1)
+        chosen += group[step // 2 :: step][:share]
+    return sorted(chosen)
 
 
 def parse_source(source: str) -> tuple[str, str, int | None]:
@@ -119,8 +112,14 @@ def load_pool(
     data_root: str | os.PathLike[str] | None = None,
     masks_dir: str | os.PathLike[str] | None = None,
     use_masks: bool = True,
+    exclude: tuple[str, ...] | list[str] = (),
+    only: tuple[str, ...] | list[str] | None = None,
 ) -> list[TrainingPair]:
-    """Read every pair of ``sources`` into memory with its target mask (or None)."""
+    """Read every pair of ``sources`` into memory with its target mask (or None).
+
+    Pairs of :data:`VALIDATION_SOURCE` whose id is in ``exclude`` are left out (the validation
+    pairs); with ``only``, just those ids of the sources are read.
+    """
     from fusionbench.datasets import get_dataset, resolve_data_root
 
     root = resolve_data_root(data_root)
@@ -131,6 +130,10 @@ def load_pool(
     for source in sources:
         dataset, split, count = parse_source(source)
         pairs = sorted(get_dataset(dataset).pairs(split, data_root=root), key=lambda p: p.id)
+        if f"{dataset}/{split}" == VALIDATION_SOURCE:
+            pairs = [p for p in pairs if p.id not in set(exclude)]
+        if only is not None:
+            pairs = [p for p in pairs if p.id in set(only)]
         for record in pairs[:count]:
             ir = read_image(record.ir)
             vis = read_image(record.vis)
@@ -151,15 +154,22 @@ def load_pool(
 class PatchSampler:
     """Random batches: a pair drawn uniformly, a P x P crop at one location in IR, VIS and mask, random h-flip.
 
+    With ``target_fraction`` > 0, that share of the samples is instead drawn from the pairs whose
+    mask has a target and centred (up to the image border) on a random target pixel, so that the
+    few target pixels (about 3 % of the pool's pixels are infrared-hot) reach most batches.
     Pairs smaller than P are reflect-padded up to P. The generator is a seeded
     :class:`numpy.random.Generator`; :attr:`state` / :meth:`restore` make batches resumable.
     """
 
-    def __init__(self, pool: list[TrainingPair], patch: int, batch: int, seed: int) -> None:
+    def __init__(
+        self, pool: list[TrainingPair], patch: int, batch: int, seed: int, target_fraction: float = 0.0
+    ) -> None:
         self.pool = pool
         self.patch = patch
         self.batch = batch
         self.rng = np.random.default_rng(seed)
+        self.target_fraction = float(target_fraction)
+        self.with_targets = [i for i, p in enumerate(pool) if p.mask is not None and p.mask.any()]
 
     @property
     def state(self) -> dict:
@@ -167,6 +177,19 @@ class PatchSampler:
 
     def restore(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+    def _window(self, pair: TrainingPair, centred_on_target: bool = False) -> tuple[int, int]:
+        """Top-left corner of a crop: uniform, or centred on a random mask pixel (clipped to the image)."""
+        p = self.patch
+        h, w = pair.ir.shape
+        if not centred_on_target:
+            return int(self.rng.integers(0, max(h - p, 0) + 1)), int(self.rng.integers(0, max(w - p, 0) + 1))
+        assert pair.mask is not None
+        rows, cols = np.nonzero(pair.mask)
+        pick = int(self.rng.integers(0, len(rows)))
+        top = min(max(int(rows[pick]) - p // 2, 0), max(h - p, 0))
+        left = min(max(int(cols[pick]) - p // 2, 0), max(w - p, 0))
+        return top, left
 
     def _crop(self, image: np.ndarray, top: int, left: int) -> np.ndarray:
         p = self.patch
@@ -177,13 +200,13 @@ class PatchSampler:
 
     def sample(self) -> dict[str, np.ndarray]:
         """``ir``, ``vis``, ``mask`` float32 ``(B, 1, P, P)`` and ``has_mask`` float32 ``(B,)``."""
-        p = self.patch
         out: dict[str, list[np.ndarray]] = {"ir": [], "vis": [], "mask": [], "has_mask": []}
         for index in self.rng.integers(0, len(self.pool), size=self.batch):
             pair = self.pool[int(index)]
-            h, w = pair.ir.shape
-            top = int(self.rng.integers(0, max(h - p, 0) + 1))
-            left = int(self.rng.integers(0, max(w - p, 0) + 1))
+            top, left = self._window(pair)
+            if self.target_fraction > 0 and self.with_targets and self.rng.random() < self.target_fraction:
+                pair = self.pool[self.with_targets[int(self.rng.integers(0, len(self.with_targets)))]]
+                top, left = self._window(pair, centred_on_target=True)
             flip = bool(self.rng.integers(0, 2))
             mask = pair.mask if pair.mask is not None else np.zeros_like(pair.ir)
             for key, image in (("ir", pair.ir), ("vis", pair.vis), ("mask", mask)):

@@ -1,6 +1,6 @@
 """Copy trained SIDM checkpoints into the package and index them in ``checkpoints/CHECKPOINTS.json``.
 
-``python -m fusionbench.methods.sidm.ship RUN_DIR [RUN_DIR ...]`` takes each ``fusionbench train``
+``python -m fusionbench.training.ship RUN_DIR [RUN_DIR ...]`` takes each ``fusionbench train``
 folder (its ``sidm-<width>-<group>.pt`` and ``training.json``), copies the checkpoint to
 ``fusionbench/methods/sidm/checkpoints/`` and records, per file: SHA-256, the command that trained
 it, the training data, step counts, stage-1 classifier accuracy, parameters and wall time.
