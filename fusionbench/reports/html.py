@@ -10,6 +10,11 @@ Sections: Table 1 (means per dataset and method, best in bold, second underlined
 metric in the metric's direction), the comparison figure of one pair per dataset, per-image metric
 curves and bar charts, per-tag breakdowns (MSRS day/night), the per-image tables, the efficiency
 table, and the run manifests (versions, method config and cache key, weights hash, dataset version).
+
+Everything a user, a file name or a dataset supplies (title, method and dataset names, pair ids,
+folder paths, manifests) is HTML-escaped: the jinja environment autoescapes every value, and every
+Styler table escapes its cells and headers (``escape="html"``) before it is marked safe. The only
+script in the page is the template's own sorting code.
 """
 
 from __future__ import annotations
@@ -24,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
 from fusionbench import __version__
 from fusionbench.io import write_text_atomic
 from fusionbench.metrics import get_spec, resolve_metrics
 from fusionbench.reports.cached import RunContext, RunResult, method_run
-from fusionbench.reports.tables import rank_marks
+from fusionbench.reports.tables import PARTIAL_MARK, means_row, partial_counts, partial_footnote, rank_marks
 
 #: Efficiency sources: measure now, leave out, or read a CSV written by ``table --efficiency --format csv``.
 EFFICIENCY_MEASURE = "measure"
@@ -75,11 +80,7 @@ def summary_rows(
                 row: dict[str, Any] = {"dataset": dataset, "method": result.method.name, "method_id": result.method.id}
                 if by is not None:
                     row[by] = tag
-                row["n"] = len(part)
-                for m in metrics:
-                    row[m] = part[m].mean()
-                    row[f"{m}_std"] = part[m].std(ddof=1)
-                rows.append(row)
+                rows.append({**row, **means_row(part, metrics)})
     table = pd.DataFrame(rows)
     if by is not None and not table.empty:
         table = table.sort_values(["dataset", by], kind="stable").reset_index(drop=True)
@@ -90,9 +91,11 @@ def marked_table(
     summary: pd.DataFrame, metrics: Sequence[str], by: str | None = None, decimals: int = 2, css: str = "table1"
 ) -> Markup:
     """A Table-1-style HTML table: best per group and metric in bold (class ``best``), second
-    underlined (class ``second``), in each metric's direction, on the values as shown."""
+    underlined (class ``second``), in each metric's direction, on the values as shown. A mean over
+    fewer values than pairs (NaN values left out) is marked and explained in a footnote."""
     groups = ["dataset"] + ([by] if by else [])
     marks = rank_marks(summary, metrics, groups, decimals)
+    partial = partial_counts(summary, metrics)
     labels = {"dataset": "Dataset", "method": "Method", "n": "Pairs"}
     if by:
         labels[by] = by.capitalize()
@@ -100,14 +103,15 @@ def marked_table(
     classes = pd.DataFrame("", index=summary.index, columns=shown.columns)
     for m in metrics:
         header = _metric_header(m)
-        shown[header] = summary[m]
+        shown[header] = [
+            "n/a" if pd.isna(v) else f"{v:.{decimals}f}" + (PARTIAL_MARK if partial.at[i, m] else "")
+            for i, v in summary[m].items()
+        ]
         classes[header] = marks[m]
-    styler = (
-        shown.style.hide(axis="index")
-        .format(precision=decimals, na_rep="n/a", subset=[_metric_header(m) for m in metrics])
-        .set_td_classes(classes)
-    )
-    return Markup(styler.to_html(table_attributes=f'class="marked {css}"'))
+    styler = shown.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
+    html = styler.set_td_classes(classes).to_html(table_attributes=f'class="marked {css}"')
+    note = partial_footnote(summary, metrics, [*groups, "method"])
+    return Markup(html) + (Markup('<p class="meta footnote">{}</p>').format(note) if note else "")
 
 
 def _metric_header(metric: str) -> str:
@@ -123,14 +127,15 @@ def per_image_table(results: Sequence[RunResult], metric: str, decimals: int = 4
     for result in results:
         values = result.frame.set_index("image")[metric]
         table[result.method.name] = table["image"].map(values)
-    styler = table.style.hide(axis="index").format(precision=decimals, na_rep="n/a")
-    return _bare_table(styler, "sortable per-image")
+    return _bare_table(table, "sortable per-image", decimals)
 
 
-def _bare_table(styler: Any, css: str) -> Markup:
-    """The Styler's table without per-cell ids and styles (compact for long tables), of class ``css``."""
-    html = styler.to_html(exclude_styles=True)
-    return Markup(html.replace("<table>", f'<table class="{css}">', 1))
+def _bare_table(frame: pd.DataFrame, css: str, decimals: int = 2) -> Markup:
+    """``frame`` as a table without per-cell ids and styles (compact for long tables), of class ``css``;
+    cells and column headers are HTML-escaped (they hold method names and file names)."""
+    styler = frame.style.hide(axis="index").format(precision=decimals, na_rep="n/a", escape="html")
+    html = styler.format_index(escape="html", axis=1).to_html(exclude_styles=True)
+    return Markup(html.replace("<table>", f'<table class="{escape(css)}">', 1))
 
 
 def efficiency_html(source: str, methods: Sequence[RunResult]) -> tuple[Markup | None, str]:
@@ -165,7 +170,7 @@ def efficiency_html(source: str, methods: Sequence[RunResult]) -> tuple[Markup |
     )
     if {"size", "threads"} <= set(frame.columns):
         note += f"; one {frame['size'].iloc[0]} pair, median of repeats, {frame['threads'].iloc[0]} torch thread(s)"
-    return _bare_table(shown.style.hide(axis="index"), "sortable efficiency"), note
+    return _bare_table(shown, "sortable efficiency"), note
 
 
 def manifest_rows(runs: Mapping[str, Sequence[RunResult]]) -> list[dict[str, Any]]:
@@ -242,7 +247,8 @@ def build_report(
 
     all_results = [r for results in runs.values() for r in results]
     efficiency_table, efficiency_note = efficiency_html(efficiency, all_results)
-    env = Environment(loader=PackageLoader("fusionbench.reports", "templates"), autoescape=select_autoescape())
+    # autoescape=True: the template is report.html.j2, which select_autoescape()'s extension test misses.
+    env = Environment(loader=PackageLoader("fusionbench.reports", "templates"), autoescape=True)
     return env.get_template("report.html.j2").render(
         title=title,
         version=__version__,

@@ -4,6 +4,10 @@
 the means; :func:`render` formats them. Best and second are chosen per dataset (and tag) and per
 metric, in the direction the metric's spec gives (``higher_is_better``), on the values as shown
 (rounded to ``decimals``), so equal printed values share a mark.
+
+A mean is over the values that are not NaN (a metric undefined on a pair, e.g. VIF of a constant
+image). Where that is fewer than the pairs of the split, :func:`table` says so in ``<id>_n`` and
+:func:`render` marks the cell with :data:`PARTIAL_MARK` and adds a footnote saying over how many.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from fusionbench.metrics.cards import render_table
 from fusionbench.metrics.conventions import Convention
 
 FORMATS = ("csv", "markdown", "latex", "text")
+#: Marks a mean over fewer values than the split has pairs (NaN values left out); see the footnote.
+PARTIAL_MARK = "\u2020"
 
 
 def _split_names(names: str | Sequence[str]) -> list[str]:
@@ -67,7 +73,8 @@ def table(
     :func:`split_dataset_limit`).
 
     Returns a DataFrame with columns ``dataset``, ``method`` (display name), ``method_id``,
-    [``by``], ``n`` (pairs) and, per metric id, the mean and ``<id>_std`` (sample standard deviation).
+    [``by``], ``n`` (pairs) and, per metric id, the mean, ``<id>_std`` (sample standard deviation)
+    and ``<id>_n`` (how many values the mean is over: ``n`` less the NaN values).
     ``workers`` and ``scheduler`` are as for :func:`fusionbench.run`; the runs share one backend.
     """
     from fusionbench.backends import open_backend
@@ -107,17 +114,49 @@ def table(
                     row: dict[str, Any] = {"dataset": dataset, "method": method.name, "method_id": method.id}
                     if by is not None:
                         row[by] = tag
-                    row["n"] = len(part)
-                    for m in metric_ids:
-                        row[m] = part[m].mean()
-                        row[f"{m}_std"] = part[m].std(ddof=1)
-                    rows.append(row)
+                    rows.append({**row, **means_row(part, metric_ids)})
     result = pd.DataFrame(rows)
     if by is not None:  # group the tags of a dataset together, methods in the order given
         result = result.sort_values(["dataset", by], kind="stable", key=_keep_first_seen_order).reset_index(drop=True)
     result.attrs["metrics"] = metric_ids
     result.attrs["by"] = by
     return result
+
+
+def means_row(part: pd.DataFrame, metric_ids: Sequence[str]) -> dict[str, Any]:
+    """``n`` (pairs) and, per metric, the mean, ``<id>_std`` and ``<id>_n`` (values that are not NaN)."""
+    row: dict[str, Any] = {"n": len(part)}
+    for m in metric_ids:
+        row[m] = part[m].mean()
+        row[f"{m}_std"] = part[m].std(ddof=1)
+        row[f"{m}_n"] = int(part[m].count())
+    return row
+
+
+def partial_counts(frame: pd.DataFrame, metric_ids: Sequence[str]) -> pd.DataFrame:
+    """Per cell, True where the mean is over fewer values than ``n`` (needs ``<id>_n``; else all False)."""
+    partial = pd.DataFrame(False, index=frame.index, columns=list(metric_ids))
+    for m in metric_ids:
+        if f"{m}_n" in frame.columns and "n" in frame.columns:
+            partial[m] = frame[f"{m}_n"] < frame["n"]
+    return partial
+
+
+def partial_footnote(frame: pd.DataFrame, metric_ids: Sequence[str], label_cols: Sequence[str]) -> str:
+    """One line naming every mean that is not over the full split, or "" when there is none."""
+    partial = partial_counts(frame, metric_ids)
+    cells = [
+        f"{' / '.join(str(frame.at[i, c]) for c in label_cols)} / {get_spec(m).name} over "
+        f"{int(frame.at[i, f'{m}_n'])} of {int(frame.at[i, 'n'])} pairs"
+        for i in frame.index
+        for m in metric_ids
+        if partial.at[i, m]
+    ]
+    if not cells:
+        return ""
+    return f"{PARTIAL_MARK} mean of the values that are not NaN (the metric is undefined on the other pairs): " + (
+        "; ".join(cells)
+    )
 
 
 def _keep_first_seen_order(column: pd.Series) -> pd.Series:
@@ -158,30 +197,17 @@ def render(
     group_cols = ["dataset"] + ([by] if by else [])
     label_cols = ["dataset"] + ([by] if by else []) + ["method"]
     if fmt == "csv":
-        columns = label_cols + ["n"] + [c for m in metric_ids for c in ([m, f"{m}_std"] if std else [m])]
-        buffer = io.StringIO()
-        frame[columns].to_csv(buffer, index=False, float_format="%.6g")
-        return buffer.getvalue()
+        return _csv(frame, label_cols, metric_ids, std)
 
     marks = rank_marks(frame, metric_ids, group_cols, decimals)
+    partial = partial_counts(frame, metric_ids)
     cells = pd.DataFrame(index=frame.index)
     for col in label_cols:
         cells[_header(col, fmt)] = frame[col].astype(str).map(lambda s: _escape(s, fmt))
     for m in metric_ids:
-        spec = get_spec(m)
-        arrow = "\u2191" if spec.higher_is_better else "\u2193"
-        if fmt == "latex":
-            arrow_tex = r"\uparrow" if spec.higher_is_better else r"\downarrow"
-            inner = (
-                spec.latex[1:-1]
-                if spec.latex.startswith("$") and spec.latex.endswith("$")
-                else rf"\mathrm{{{spec.latex}}}"
-            )
-            header = f"${inner}{arrow_tex}$"
-        else:
-            header = f"{spec.name} {arrow}"
-        cells[header] = [
+        cells[_metric_header(m, fmt)] = [
             _cell(frame.at[i, m], frame.at[i, f"{m}_std"] if std else None, marks.at[i, m], fmt, decimals)
+            + (_partial_mark(fmt) if partial.at[i, m] else "")
             for i in frame.index
         ]
     # Show each dataset (and tag) name only on its first row.
@@ -191,10 +217,39 @@ def render(
         if col != "dataset":
             repeated &= frame["dataset"].astype(str).eq(frame["dataset"].astype(str).shift())
         cells.loc[repeated, header] = ""
+    note = partial_footnote(frame, metric_ids, label_cols)
     if fmt == "latex":
-        return _latex(cells, frame, caption)
+        return _latex(cells, frame, caption, _escape(note, fmt).replace(PARTIAL_MARK, r"$^\dagger$"))
     rows = cells.to_dict(orient="records")
-    return render_table(rows, "markdown" if fmt == "markdown" else "text")
+    table = render_table(rows, "markdown" if fmt == "markdown" else "text")
+    return table if not note else f"{table.rstrip()}\n\n{note}\n"
+
+
+def _csv(frame: pd.DataFrame, label_cols: list[str], metric_ids: list[str], std: bool) -> str:
+    """Plain numbers; ``<id>_n`` columns for the metrics whose means are not all over the full split."""
+    partial = partial_counts(frame, metric_ids)
+    columns = [*label_cols, "n"]
+    for m in metric_ids:
+        columns += [m, f"{m}_std"] if std else [m]
+        if partial[m].any():
+            columns.append(f"{m}_n")
+    buffer = io.StringIO()
+    frame[columns].to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue()
+
+
+def _metric_header(metric: str, fmt: str) -> str:
+    spec = get_spec(metric)
+    arrow = "\u2191" if spec.higher_is_better else "\u2193"
+    if fmt != "latex":
+        return f"{spec.name} {arrow}"
+    arrow_tex = r"\uparrow" if spec.higher_is_better else r"\downarrow"
+    inner = spec.latex[1:-1] if spec.latex.startswith("$") and spec.latex.endswith("$") else rf"\mathrm{{{spec.latex}}}"
+    return f"${inner}{arrow_tex}$"
+
+
+def _partial_mark(fmt: str) -> str:
+    return r"$^\dagger$" if fmt == "latex" else PARTIAL_MARK
 
 
 def _header(col: str, fmt: str) -> str:
@@ -222,7 +277,7 @@ def _cell(value: float, std: float | None, mark: str, fmt: str, decimals: int) -
     return text
 
 
-def _latex(cells: pd.DataFrame, frame: pd.DataFrame, caption: str | None) -> str:
+def _latex(cells: pd.DataFrame, frame: pd.DataFrame, caption: str | None, note: str = "") -> str:
     styler = cells.style.hide(axis="index")
     n_label = sum(1 for c in cells.columns if c in ("Dataset", "Tag", "Method"))
     column_format = "l" * n_label + "c" * (len(cells.columns) - n_label)
@@ -244,4 +299,7 @@ def _latex(cells: pd.DataFrame, frame: pd.DataFrame, caption: str | None) -> str
                 out.append(r"\midrule")
             previous = current
         out.append(line)
+    if note:  # under the tabular, inside the table environment when there is one
+        at = next((i for i, line in enumerate(out) if line.startswith(r"\end{table}")), len(out))
+        out.insert(at, rf"\par\smallskip{{\footnotesize {note}}}")
     return "\n".join(out) + "\n"
