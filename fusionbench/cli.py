@@ -321,10 +321,9 @@ def _method_options(pairs: tuple[str, ...], ablation: str | None) -> dict[str, o
 
 
 def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: dict) -> pd.DataFrame:
-    row = {"dataset": dataset, "method": method["name"], "method_id": method["id"], "n": len(frame)}
-    for m in ids:
-        row[m] = frame[m].mean()
-        row[f"{m}_std"] = frame[m].std(ddof=1)
+    from fusionbench.reports.tables import means_row
+
+    row = {"dataset": dataset, "method": method["name"], "method_id": method["id"], **means_row(frame, ids)}
     table = pd.DataFrame([row])
     table.attrs["metrics"] = ids
     table.attrs["by"] = None
