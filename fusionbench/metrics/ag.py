@@ -13,9 +13,14 @@ Needs M, N >= 2.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import cv2
+import numpy as np
+
 from fusionbench.metrics import _backend
+from fusionbench.metrics._shared import integer_levels
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -57,10 +62,41 @@ def ag_kernel(batch: Any) -> Any:
     m, n = batch.height, batch.width
     if m < 2 or n < 2:
         raise ValueError(f"AG needs an image of at least 2 x 2 pixels, got {m} x {n}")
-    (total,) = _backend.pixel_sums(_gradient_magnitude, batch.f, per_band=_gradients, halo=1)
+    levels = integer_levels(batch, "f")
+    if levels is not None:
+        total = np.array([_doubled_gradient_magnitude_sum(x) for x in levels]) / (2.0 * math.sqrt(2.0))
+    else:
+        (total,) = _backend.pixel_sums(_gradient_magnitude, batch.f, per_band=_gradients, halo=1)
     if batch.convention.ag_denominator == "all":
         return total / (m * n)
     return total / ((m - 1) * (n - 1))
+
+
+def _doubled_gradient_magnitude_sum(levels: np.ndarray) -> float:
+    """``sum(sqrt((2 gx)^2 + (2 gy)^2))`` of a uint8 image (H, W), gx, gy as ``numpy.gradient``.
+
+    ``2 gx`` is the integer ``x[j+1] - x[j-1]`` inside (OpenCV's ``Sobel`` with ``ksize=1``, exact in
+    int16) and twice the one-sided difference on the first and last column (where replicate
+    padding gives the one-sided difference itself), likewise down the rows; the squares and their sum
+    are exact integers, so each term is one correctly rounded square root. Band by band (halo 1).
+    """
+    h, w = levels.shape
+    total = 0.0
+    for read, keep in _backend.bands(h, w, halo=1):
+        band = levels[read]
+        shape = (keep.stop - keep.start, w)
+        dx, dy = (_backend.scratch(f"ag_d{k}", shape) for k in "xy")
+        for out, order in ((dx, (1, 0)), (dy, (0, 1))):
+            sobel = cv2.Sobel(band, cv2.CV_16S, *order, ksize=1, borderType=cv2.BORDER_REPLICATE)
+            np.copyto(out, sobel[keep])
+        dx[:, 0] *= 2.0
+        dx[:, -1] *= 2.0
+        if read.start == 0:
+            dy[0] *= 2.0
+        if read.stop == h:
+            dy[-1] *= 2.0
+        total += float(cv2.magnitude(dx, dy, magnitude=dx).sum())
+    return total
 
 
 def _gradients(f: Any) -> tuple[Any, Any]:

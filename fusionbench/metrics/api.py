@@ -72,10 +72,25 @@ def evaluate(batch: FusionBatch, metric_ids: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def prepare_batch(fused: Any, ir: Any, vis: Any, convention: Convention, data_range: DataRange) -> FusionBatch:
+    """:func:`~fusionbench.metrics._inputs.prepare`, with the roles given as numpy uint8 images on
+    0..255 marked as integer levels (``integer_roles``), which lets kernels use exact integer paths."""
+    batch = prepare(fused, ir, vis, convention, data_range)
+    unscaled = [range_for(role, data_range) in (None, 255.0) for role in ("fused", "ir", "vis")]
+    _mark_integer_roles(batch, [x if keep else None for x, keep in zip((fused, ir, vis), unscaled, strict=True)])
+    return batch
+
+
+def _mark_integer_roles(batch: FusionBatch, images: Sequence[Any]) -> None:
+    """Add the roles whose (fused, ir, vis) image is a numpy uint8 array to ``batch.integer_roles``."""
+    uint8 = {r for r, x in zip("fab", images, strict=True) if isinstance(x, np.ndarray) and x.dtype == np.uint8}
+    batch.integer_roles = batch.integer_roles | uint8
+
+
 def _functional(
     metric_id: str, fused: Any, ir: Any, vis: Any, convention: str | Convention, data_range: DataRange
 ) -> Any:
-    batch = prepare(fused, ir, vis, get_convention(convention), data_range)
+    batch = prepare_batch(fused, ir, vis, get_convention(convention), data_range)
     values = evaluate(batch, [metric_id])[metric_id]
     if _backend.is_torch(values):
         return values
@@ -124,7 +139,7 @@ def compute(
     ['ag', 'en', 'mi', 'qabf', 'scd', 'vif']
     """
     ids = resolve_metrics(metrics)
-    batch = prepare(fused, ir, vis, get_convention(convention), data_range)
+    batch = prepare_batch(fused, ir, vis, get_convention(convention), data_range)
     if batch.n_images != 1:
         raise ValueError(f"compute() scores one triple, got a batch of {batch.n_images}: use compute_batch()")
     values = evaluate(batch, ids)
@@ -194,6 +209,7 @@ def compute_batch(
             first = chunk[0].index
             label = f"triple {names[first] if names is not None else first}: "
             batch = from_stacks(*stacked, conv, label=label)
+            _mark_integer_roles(batch, stacked)
             values = {k: _backend.to_numpy(v) for k, v in evaluate(batch, ids).items()}
             for j, p in enumerate(chunk):
                 rows[p.index] = {k: float(v[j]) for k, v in values.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusionbench.metrics._common import correlations
+from fusionbench.metrics._shared import correlation, moments
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -32,6 +33,12 @@ from fusionbench.metrics.spec import register
     )
 )
 def cc_kernel(batch: Any) -> Any:
+    exact = moments(batch)
+    if exact is not None:  # integer levels: exact covariances
+        var_f = exact.scaled_cov("f", "f")
+        c_a = correlation(exact.scaled_cov("a", "f"), exact.scaled_cov("a", "a"), var_f)
+        c_b = correlation(exact.scaled_cov("b", "f"), exact.scaled_cov("b", "b"), var_f)
+        return (c_a + c_b) / 2.0
     c_a, c_b = correlations(lambda f, a, b: [(a, f), (b, f)], batch.f, batch.a, batch.b)
     return (c_a + c_b) / 2.0
 

@@ -19,7 +19,11 @@ Electronics Letters 38(7), 2002.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import cv2
+import numpy as np
 
 from fusionbench.metrics import _backend
 from fusionbench.metrics._common import entropy_from_counts
@@ -75,7 +79,43 @@ def _mutual_information(x_levels: Any, x_hist: Any, f_levels: Any, f_hist: Any, 
 def mi_kernel(batch: Any) -> Any:
     (lf, hf), (la, ha), (lb, hb) = _mi_terms(batch)
     conv = batch.convention
+    if isinstance(lf, np.ndarray) and lf.dtype == np.uint8 and lf[0].size < _backend.CALC_HIST_MAX_PIXELS:
+        return np.array([_mi_image(*images, conv) for images in zip(lf, la, lb, hf, ha, hb, strict=True)])
     return _mutual_information(la, ha, lf, hf, conv) + _mutual_information(lb, hb, lf, hf, conv)
+
+
+def _mi_image(lf: np.ndarray, la: np.ndarray, lb: np.ndarray, hf: Any, ha: Any, hb: Any, conv: Any) -> float:
+    """MI(A, F) + MI(B, F) of one image from its uint8 levels and marginal histograms (numpy).
+
+    The joint histogram is OpenCV's ``calcHist`` (float32 counts, exact below 2^24 pixels) of the
+    exact levels; the TANG quirk merges row and column 255 into 254 afterwards, which is the
+    histogram of the levels clamped at 254 (the reference's saturating ``uint8(x) + 1`` index).
+    """
+    h_f = _entropy(hf, conv.log_base)
+    total = 0.0
+    for lx, hx in ((la, ha), (lb, hb)):
+        joint = cv2.calcHist(
+            [lx, lf],
+            [0, 1],
+            None,
+            [256, 256],
+            [0, 256, 0, 256],
+            hist=_backend.scratch("mi_joint", (256, 256), np.float32),
+        )
+        if conv.mi_joint_saturation:
+            joint[254] += joint[255]
+            joint[:, 254] += joint[:, 255]
+            joint = joint[:255, :255]
+        total += _entropy(hx, conv.log_base) + h_f - _entropy(joint, conv.log_base)
+    return total
+
+
+def _entropy(counts: Any, base: float) -> float:
+    """``-sum p log p`` over the non-empty bins of a count table (any shape), in log ``base``."""
+    c = np.asarray(counts, dtype=np.float64)
+    p = c[c > 0]
+    p /= c.sum()
+    return float(-np.dot(p, np.log(p)) / math.log(base))
 
 
 def mi(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:

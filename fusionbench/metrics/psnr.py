@@ -19,14 +19,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from fusionbench.metrics._common import mean_hw, sum_hw
+from fusionbench.metrics._shared import moments
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
 
 
+def _pair_sse(batch: Any) -> tuple[Any, Any] | None:
+    """Exact ``sum((F - A)^2)`` and ``sum((F - B)^2)`` per image for integer levels, else None."""
+    exact = moments(batch)
+    if exact is None:
+        return None
+    return tuple(np.array(exact.sum_sq_diff("f", x), dtype=np.float64) for x in "ab")
+
+
 def _mse_255(batch: Any) -> Any:
     def make() -> Any:
+        sse = _pair_sse(batch)
+        if sse is not None:
+            pixels = batch.height * batch.width
+            return (sse[0] / pixels + sse[1] / pixels) / 2.0
         da, db = batch.f - batch.a, batch.f - batch.b
         return (mean_hw(da * da) + mean_hw(db * db)) / 2.0
 
@@ -36,6 +51,9 @@ def _mse_255(batch: Any) -> Any:
 def _vifb_pair_error(batch: Any) -> Any:
     xp = batch.xp
     pixels = batch.height * batch.width
+    sse = _pair_sse(batch)
+    if sse is not None:
+        return (np.sqrt(sse[0]) / pixels + np.sqrt(sse[1]) / pixels) / 2.0
     da, db = batch.f - batch.a, batch.f - batch.b
     return (xp.sqrt(sum_hw(da * da)) / pixels + xp.sqrt(sum_hw(db * db)) / pixels) / 2.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusionbench.metrics._common import correlations
+from fusionbench.metrics._shared import correlation, moments
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -32,6 +33,13 @@ from fusionbench.metrics.spec import register
     )
 )
 def scd_kernel(batch: Any) -> Any:
+    exact = moments(batch)
+    if exact is not None:  # integer levels: exact covariances
+        f_minus_b, f_minus_a = {"f": 1, "b": -1}, {"f": 1, "a": -1}
+        var_a, var_b = exact.scaled_cov("a", "a"), exact.scaled_cov("b", "b")
+        c1 = correlation(exact.scaled_cov(f_minus_b, "a"), exact.scaled_cov(f_minus_b, f_minus_b), var_a)
+        c2 = correlation(exact.scaled_cov(f_minus_a, "b"), exact.scaled_cov(f_minus_a, f_minus_a), var_b)
+        return c1 + c2
     c1, c2 = correlations(lambda f, a, b: [(f - b, a), (f - a, b)], batch.f, batch.a, batch.b)
     return c1 + c2
 

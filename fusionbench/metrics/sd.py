@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from fusionbench.metrics._common import centred, mean_hw
+from fusionbench.metrics._shared import moments
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -38,6 +41,9 @@ def sd_kernel(batch: Any) -> Any:
         # TANG-old: uint8(F - mean) rounds and clips at 0, and .^2 saturates at 255.
         deviation = xp.clip(xp.floor(centred(batch.f) + 0.5), 0.0, 255.0)
         return xp.sqrt(mean_hw(xp.clip(deviation * deviation, None, 255.0)))
+    exact = moments(batch)
+    if exact is not None:  # integer levels: SD = sqrt(n^2 var) / n from the exact scaled variance
+        return np.sqrt(np.array(exact.scaled_cov("f", "f"), dtype=np.float64)) / exact.n
     c = centred(batch.f)
     return xp.sqrt(mean_hw(c * c))
 

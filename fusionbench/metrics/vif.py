@@ -21,8 +21,10 @@ by 15-35 % on TNO. torchmetrics' ``visual_information_fidelity(F, R)`` computes 
 
 from __future__ import annotations
 
-import functools
 from typing import Any
+
+import cv2
+import numpy as np
 
 from fusionbench.metrics import _backend
 from fusionbench.metrics._common import gaussian_1d
@@ -91,12 +93,20 @@ def vif_pairs(dist: Any, refs: list[Any], uint8_products: bool = False) -> list[
     """``[VIF(R, D) for R in refs]`` per image (stacks (M, H, W)), sharing D's moments.
 
     Per reference, the sums of :func:`_scale_terms`'s numerator and denominator terms are
-    accumulated over the four scales and divided at the end, as ``vifp_mscale`` does. Work goes
-    scale by scale and, on the CPU, image by image and band by band of rows, so that only one
-    band's moments are alive at a time.
+    accumulated over the four scales and divided at the end, as ``vifp_mscale`` does. On the CPU
+    (numpy, or CPU tensors through shared-memory views) each image goes through
+    :func:`_vif_image`; on a GPU the whole stack goes through :func:`_vif_pairs_stack`.
     """
-    stack = functools.partial(_vif_pairs_stack, uint8_products=uint8_products)
-    return _backend.map_images(stack, dist, *refs)
+    if not _backend.is_cpu(dist):
+        return list(_vif_pairs_stack(dist, *refs, uint8_products=uint8_products))
+    as_numpy = [_backend.to_numpy(x) if _backend.is_torch(x) else x for x in (dist, *refs)]
+    scores = np.array([_vif_image(*(x[i] for x in as_numpy), uint8_products=uint8_products) for i in range(len(dist))])
+    columns = [np.ascontiguousarray(scores[:, k]) for k in range(len(refs))]
+    if _backend.is_torch(dist):
+        import torch
+
+        return [torch.from_numpy(c) for c in columns]
+    return columns
 
 
 def _vif_pairs_stack(dist: Any, *refs: Any, uint8_products: bool = False) -> list[Any]:
@@ -119,6 +129,105 @@ def _vif_pairs_stack(dist: Any, *refs: Any, uint8_products: bool = False) -> lis
                 num[k] = num[k] + num_s
                 den[k] = den[k] + den_s
     return [n / d for n, d in zip(num, den, strict=True)]
+
+
+# CPU path: one image at a time, band by band of rows (see _backend.row_bands) so that the filtered
+# moments stay in cache, with every band-sized temporary in reused scratch buffers.
+
+
+def _vif_image(dist: np.ndarray, *refs: np.ndarray, uint8_products: bool = False) -> list[float]:
+    """``[VIF(R, D) for R in refs]`` of one image (2-D float64 arrays on 0..255)."""
+    num = [0.0] * len(refs)
+    den = [0.0] * len(refs)
+    images = (dist, *refs)
+    for scale in range(1, SCALES + 1):
+        w = _window(scale)
+        if scale > 1:
+            images = tuple(_downsample_image(x, w, f"vif_down{k}_{scale}") for k, x in enumerate(images))
+        saturate = uint8_products and scale == 1
+        for rows in _backend.row_bands(images[0][None], w.size - 1):
+            band_num, band_den = _band_sums([x[rows] for x in images], w, saturate)
+            num = [n + b for n, b in zip(num, band_num, strict=True)]
+            den = [d + b for d, b in zip(den, band_den, strict=True)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [float(np.float64(n) / d) for n, d in zip(num, den, strict=True)]
+
+
+def _downsample_image(x: np.ndarray, w: np.ndarray, name: str) -> np.ndarray:
+    """``filter_valid(w, X)[::2, ::2]`` (the next level of the pyramid), band by band, into scratch."""
+    h, wd = x.shape
+    out = _backend.scratch(name, ((max(h - w.size + 1, 0) + 1) // 2, (max(wd - w.size + 1, 0) + 1) // 2))
+    row = 0
+    for rows in _backend.row_bands(x[None], w.size - 1):
+        part = _backend.filter_valid_2d(x[rows], w, _backend.scratch("vif_band", (rows.stop - rows.start, wd)))
+        part = part[::2, ::2]
+        out[row : row + part.shape[0]] = part
+        row += part.shape[0]
+    return out
+
+
+def _band_sums(images: list[np.ndarray], w: np.ndarray, saturate: bool) -> tuple[list[float], list[float]]:
+    """Numerator and denominator sums of one band for each reference ``images[1:]`` against the
+    distorted ``images[0]``: the local moments by 'valid' filtering, then :func:`_band_terms_sums`."""
+    d = images[0]
+    shape = d.shape
+
+    def moment(name: str, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        if y is not None:
+            x = _product(x, y, saturate, _backend.scratch("vif_prod", shape))
+        return _backend.filter_valid_2d(x, w, _backend.scratch(name, shape))
+
+    mu2 = moment("vif_mu2", d)
+    s2 = moment("vif_s2", d, d)  # E[D^2], turned into max(E[D^2] - mu_D^2, 0) in place:
+    s2 -= mu2 * mu2
+    np.maximum(s2, 0.0, out=s2)
+    num, den = [], []
+    for r in images[1:]:
+        mu1, e11, e12 = moment("vif_mu1", r), moment("vif_e11", r, r), moment("vif_e12", r, d)
+        n, dd = _band_terms_sums(mu1, e11, mu2, s2, e12)
+        num.append(n)
+        den.append(dd)
+    return num, den
+
+
+def _product(x: np.ndarray, y: np.ndarray, saturate: bool, out: np.ndarray) -> np.ndarray:
+    """``x * y`` into ``out``; with ``saturate`` the old toolkit's uint8 product ``min(x y, 255)``."""
+    np.multiply(x, y, out=out)
+    if saturate:
+        np.minimum(out, 255.0, out=out)
+    return out
+
+
+def _band_terms_sums(
+    mu1: np.ndarray, e11: np.ndarray, mu2: np.ndarray, s2: np.ndarray, e12: np.ndarray
+) -> tuple[float, float]:
+    """Sums of :func:`_scale_terms`'s numerator and denominator over a band, in place in scratch.
+
+    Same formula (s2 = max(E[D^2] - mu_D^2, 0) comes precomputed, shared by both references);
+    ``log10`` becomes the natural log, whose common factor ``1 / ln 10`` cancels in num / den.
+    """
+    s1, s12, g, t = (_backend.scratch(f"vif_t{k}", mu1.shape) for k in range(4))
+    np.multiply(mu1, mu1, out=s1)
+    np.subtract(e11, s1, out=s1)
+    np.copyto(s1, 0.0, where=s1 < EPS)  # s1 < eps (negative included): 0 in both terms
+    np.multiply(mu1, mu2, out=s12)
+    np.subtract(e12, s12, out=s12)
+    np.add(s1, EPS, out=g)
+    np.divide(s12, g, out=g)
+    np.maximum(g, 0.0, out=g)  # g < 0: 0
+    np.copyto(g, 0.0, where=s2 < EPS)  # sigma_D^2 < eps: g = 0
+    np.multiply(g, s12, out=t)
+    np.subtract(s2, t, out=t)
+    np.maximum(t, EPS, out=t)  # sv^2 = max(s2 - g s12, eps)
+    t += SIGMA_N_SQ
+    np.multiply(g, g, out=g)
+    g *= s1
+    g /= t
+    g += 1.0
+    num = float(cv2.log(g, dst=g).sum())
+    np.multiply(s1, 1.0 / SIGMA_N_SQ, out=t)
+    t += 1.0
+    return num, float(cv2.log(t, dst=t).sum())
 
 
 def vif_single(ref: Any, dist: Any) -> Any:
