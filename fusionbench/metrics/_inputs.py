@@ -7,7 +7,10 @@ Accepted images:
 
 Dtypes: ``uint8``; ``uint16`` (and other integer types) only with an explicit ``data_range``;
 floating point on the 0..255 scale, or on 0..``data_range`` when given. Everything is scaled to
-float64 on 0..255. Errors name the argument and say what was expected.
+float64 on 0..255. Errors name the argument and say what was expected. ``data_range`` is None, a
+positive finite number, or a mapping of role to one (:func:`check_data_range`); a floating-point
+image without it that holds fractions within 0..1 is refused, and one holding only 0 and 1 is
+scored on 0..255 with a warning (it may be a 0..1 mask).
 
 Colour (the convention's ``colour`` policy): ``gray`` turns every 3-channel image into gray with
 the convention's weights and rounds to integer levels, as MATLAB ``rgb2gray`` does on uint8
@@ -18,6 +21,8 @@ as three identical channels is reduced to one channel first, whatever the policy
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +33,11 @@ from fusionbench.metrics import _backend
 from fusionbench.metrics.conventions import Convention
 
 ROLES = ("fused", "ir", "vis")
+#: The forms ``data_range`` accepts, quoted by its errors.
+DATA_RANGE_FORMS = (
+    "None (uint8: 0..255, floats: 0..255), a positive finite number (e.g. 255, 1.0 or 65535), "
+    "or a mapping of role ('fused', 'ir', 'vis') to such a number (e.g. {'ir': 65535})"
+)
 
 
 @dataclass
@@ -64,6 +74,7 @@ def _check_dtype_and_range(x: Any, name: str, data_range: float | None) -> float
         is_float = dtype.kind == "f"
         is_uint8 = dtype == np.uint8
         empty = x.size == 0
+    data_range = check_data_range(data_range)
     if is_uint8 and data_range is None:
         lo, hi = 0.0, 255.0  # the check below cannot fail
     else:
@@ -76,17 +87,37 @@ def _check_dtype_and_range(x: Any, name: str, data_range: float | None) -> float
             f"for 16-bit images; values are then scaled to 0..255)"
         )
     if data_range is None:
-        if is_float and 0 < hi <= 1.0 and _has_fraction(x):
-            raise ValueError(
-                f"{name}: floating-point values lie in 0..{hi:.3g}, which looks like a 0..1 image; "
-                f"metrics expect 0..255: pass data_range=1.0 (or multiply by 255)"
-            )
+        if is_float and 0 < hi <= 1.0 and lo >= 0:
+            _check_looks_like_unit_range(x, name, hi)
         data_range = 255.0
-    if data_range <= 0:
-        raise ValueError(f"data_range must be positive, got {data_range}")
     if lo < 0 or hi > data_range * (1 + 1e-9):
         raise ValueError(f"{name}: values must lie in 0..{data_range:g}, got {lo:g}..{hi:g}")
     return data_range
+
+
+def _check_looks_like_unit_range(x: Any, name: str, hi: float) -> None:
+    """A float image on 0..1 without ``data_range``: refuse it when it holds fractions (surely 0..1),
+    warn when it holds only 0 and 1 (a 0..1 mask, or a nearly black 0..255 image)."""
+    if _has_fraction(x):
+        raise ValueError(
+            f"{name}: floating-point values lie in 0..{hi:.3g}, which looks like a 0..1 image; "
+            f"metrics expect 0..255: pass data_range=1.0 (or multiply by 255)"
+        )
+    warnings.warn(
+        f"{name}: floating-point image holds only the values 0 and 1, which looks like a 0..1 image (a mask?); "
+        f"it is scored as given on 0..255: pass data_range=1.0 (or {{'{name}': 1.0}}) if it is on 0..1",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
+def check_data_range(value: Any) -> float | None:
+    """``value`` as a full-scale float (None stays None); ValueError listing the accepted forms otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < float(value) < math.inf):
+        raise ValueError(f"data_range must be positive and finite: {DATA_RANGE_FORMS}; got {value!r}")
+    return float(value)
 
 
 def _has_fraction(x: Any) -> bool:
@@ -229,13 +260,19 @@ DataRange = float | Mapping[str, float] | None
 
 
 def range_for(role: str, data_range: DataRange) -> float | None:
-    """The full-scale value for ``role`` from a scalar or per-role ``data_range``."""
+    """The full-scale value for ``role`` from a scalar or per-role ``data_range``, validated
+    (:func:`check_data_range`: ValueError listing the accepted forms)."""
     if isinstance(data_range, Mapping):
         unknown = set(data_range) - set(ROLES)
         if unknown:
             raise ValueError(f"data_range keys must be among {ROLES}, got {sorted(unknown)}")
-        return data_range.get(role)
-    return data_range
+        try:
+            return check_data_range(data_range.get(role))
+        except ValueError:
+            raise ValueError(
+                f"data_range must be positive and finite: {DATA_RANGE_FORMS}; got {data_range[role]!r} for {role!r}"
+            ) from None
+    return check_data_range(data_range)
 
 
 def prepare(
