@@ -8,11 +8,15 @@ the folders inside it that hold each split's IR and VIS files. :func:`download`
 2. otherwise fetches the archives still needed with pooch into ``<root>/downloads/`` (checked
    against the archive's sha256 where one is known; kept there, so a second run is offline);
 3. refuses an archive holding an absolute path or a ``..`` entry, reads (never extracts) the
-   members it needs, turns upstream bytes into the pinned ones where the source says so (``grey``:
+   members it needs, streaming each with a size cap (:func:`max_member_bytes`:
+   ``$FUSIONBENCH_MAX_MEMBER_BYTES``, default 64 MiB) and refusing one that is a link or not a
+   regular file, turns upstream bytes into the pinned ones where the source says so (``grey``:
    three identical channels -> one; ``crop``: the pinned window; both saved as PNG like the
    packaged files), checks each file's sha256 and writes it atomically.
 
-Files of ids-only splits (``msrs`` ``official-test``) have no hash and are copied as they are.
+Files of ids-only splits (``msrs`` ``official-test``) have no hash of their own: they are taken
+only from an archive whose sha256 is pinned (in the manifest, or given as ``known_hash`` /
+``--sha256``), and copied as they are; from an archive without a pin they are refused.
 With ``offline=True`` nothing touches the network: missing files raise :class:`DatasetError`
 unless the archives are already in ``<root>/downloads/``.
 """
@@ -22,11 +26,15 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import os
 import re
+import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 import numpy as np
@@ -48,6 +56,11 @@ from fusionbench.io import write_bytes_atomic
 log = logging.getLogger(__name__)
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: Environment variable holding the largest archive member (bytes) a download reads.
+MAX_MEMBER_BYTES_ENV = "FUSIONBENCH_MAX_MEMBER_BYTES"
+#: The member size cap when ``$FUSIONBENCH_MAX_MEMBER_BYTES`` is not set (an image is a few MB).
+DEFAULT_MAX_MEMBER_BYTES = 64 << 20
+_CHUNK = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,13 +124,16 @@ def download(
         return folder
     log.info("%s: %d files to fetch into %s", ds.name, len(todo), folder)
 
+    unpinned: dict[_Wanted, str] = {}  # files without a pin of their own, from an archive without one
     for source in sources:
         needed = [w for w in todo if f"{w.split}/{w.folder}" in source.members]
-        if not needed:
+        takeable = [w for w in needed if w.pinned.sha256 is not None or source.sha256 is not None]
+        unpinned.update({w: source.url for w in needed if w not in takeable})
+        if not takeable:
             continue
         archive = _fetch(source, root / "downloads", offline, progressbar, f"{ds.name}: {len(todo)} files")
         try:
-            done = _extract(source, archive, needed)
+            done = _extract(source, archive, takeable)
         except DatasetError:  # unsafe or not an archive: do not keep it for the next run
             archive.unlink(missing_ok=True)
             raise
@@ -125,11 +141,29 @@ def download(
         if not todo:
             break
     if todo:
-        raise DatasetError(
-            f"{ds.name}: {len(todo)} files are in none of its sources or differ from their sha256 there "
-            f"({listing(w.label for w in todo)}); sources: {', '.join(s.url for s in sources)}"
-        )
+        raise DatasetError(_missing_message(ds.name, todo, unpinned, sources))
     return folder
+
+
+def _missing_message(name: str, todo: list[_Wanted], unpinned: dict[_Wanted, str], sources: list[Source]) -> str:
+    """Why the files of ``todo`` could not be obtained: in no source (or not matching their pin), or
+    without any pin (neither their own nor their archive's)."""
+    refused = [w for w in todo if w in unpinned]
+    absent = [w for w in todo if w not in unpinned]
+    parts = []
+    if absent:
+        parts.append(
+            f"{len(absent)} files are in none of its sources or differ from their sha256 there "
+            f"({listing(w.label for w in absent)}); sources: {', '.join(s.url for s in sources)}"
+        )
+    if refused:
+        urls = ", ".join(dict.fromkeys(unpinned[w] for w in refused))
+        parts.append(
+            f"{len(refused)} files have no pinned sha256 of their own and their archive ({urls}) has no pinned "
+            f"sha256 either ({listing(w.label for w in refused)}): check the archive and give its sha256 "
+            f"(fusionbench data download --sha256 HEX, or download(..., known_hash=HEX))"
+        )
+    return f"{name}: " + "; ".join(parts)
 
 
 def _splits_to_fetch(ds: PinnedDataset, sources: list[Source], split: str | None) -> list[str]:
@@ -265,27 +299,86 @@ def _encode_png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def max_member_bytes() -> int:
+    """The largest archive member a download reads: ``$FUSIONBENCH_MAX_MEMBER_BYTES``, else
+    :data:`DEFAULT_MAX_MEMBER_BYTES` (64 MiB)."""
+    text = os.environ.get(MAX_MEMBER_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MEMBER_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DatasetError(f"{MAX_MEMBER_BYTES_ENV} must be a positive whole number of bytes, got {text!r}")
+    return value
+
+
 def _read_members(archive: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
-    """``(name, bytes)`` of the ``wanted`` regular-file members, after checking every entry's path."""
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                _check_entry(archive, info.filename)
-            for info in zf.infolist():
-                if info.filename in wanted and not info.is_dir():
-                    yield info.filename, zf.read(info)
-        return
-    if not tarfile.is_tarfile(archive):
-        raise DatasetError(f"{archive}: not a zip or tar archive")
+    """``(name, bytes)`` of the ``wanted`` members, after checking every entry's path; a wanted member
+    that is a link, not a regular file, or larger than :func:`max_member_bytes` is refused."""
+    cap = max_member_bytes()
+    try:
+        if zipfile.is_zipfile(archive):
+            yield from _zip_members(archive, wanted, cap)
+        elif tarfile.is_tarfile(archive):
+            yield from _tar_members(archive, wanted, cap)
+        else:
+            raise DatasetError(f"{archive}: not a zip or tar archive")
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise DatasetError(f"{archive}: corrupt archive ({exc})") from None
+
+
+def _zip_members(archive: Path, wanted: set[str], cap: int) -> Iterator[tuple[str, bytes]]:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            _check_entry(archive, info.filename)
+        for info in zf.infolist():
+            if info.filename not in wanted or info.is_dir():
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise DatasetError(f"{archive}: refusing member {info.filename!r}: it is a link, not a file")
+            _check_size(archive, info.filename, info.file_size, cap)
+            with zf.open(info) as handle:
+                yield info.filename, _read_capped(handle, archive, info.filename, cap)
+
+
+def _tar_members(archive: Path, wanted: set[str], cap: int) -> Iterator[tuple[str, bytes]]:
     with tarfile.open(archive, "r:*") as tf:
         members = tf.getmembers()
         for member in members:
             _check_entry(archive, member.name, member.linkname if member.issym() or member.islnk() else None)
         for member in members:  # archive order: one forward pass through a compressed stream
-            if member.name in wanted and member.isfile():
-                handle = tf.extractfile(member)
-                if handle is not None:
-                    yield member.name, handle.read()
+            if member.name not in wanted or member.isdir():
+                continue
+            if member.issym() or member.islnk():
+                raise DatasetError(
+                    f"{archive}: refusing member {member.name!r}: it is a link (to {member.linkname!r}), not a file"
+                )
+            if not member.isfile():
+                raise DatasetError(f"{archive}: refusing member {member.name!r}: not a regular file")
+            _check_size(archive, member.name, member.size, cap)
+            handle = tf.extractfile(member)
+            if handle is not None:
+                yield member.name, _read_capped(handle, archive, member.name, cap)
+
+
+def _check_size(archive: Path, name: str, size: int, cap: int) -> None:
+    if size > cap:
+        raise DatasetError(
+            f"{archive}: refusing member {name!r} of {size} bytes: larger than the limit of {cap} bytes "
+            f"(raise it with {MAX_MEMBER_BYTES_ENV}=N if the file is expected to be that large)"
+        )
+
+
+def _read_capped(handle: BinaryIO, archive: Path, name: str, cap: int) -> bytes:
+    """The member's bytes, read in pieces and never more than ``cap`` (its header may understate it)."""
+    buffer = io.BytesIO()
+    while chunk := handle.read(min(_CHUNK, cap + 1 - buffer.tell())):
+        buffer.write(chunk)
+        if buffer.tell() > cap:
+            _check_size(archive, name, buffer.tell(), cap)
+    return buffer.getvalue()
 
 
 def _check_entry(archive: Path, name: str, link: str | None = None) -> None:
