@@ -18,8 +18,10 @@ convention, missing folder, unmatched or unreadable file, bad pixel values) prin
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +31,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from fusionbench import __version__
-from fusionbench.io import pair_files, read_image, write_text_atomic
-from fusionbench.metrics import SEED_METRICS, compute, get_convention, resolve_metrics
+from fusionbench.io import Pair, pair_files, read_image, write_text_atomic
+from fusionbench.metrics import SEED_METRICS, Convention, compute, get_convention, parallel, resolve_metrics
 from fusionbench.metrics.cards import (
     FORMATS,
     convention_rows,
@@ -101,6 +103,13 @@ _folder = click.Path(file_okay=False, path_type=Path)
     default=None,
     help="Full scale of the pixel values, required for 16-bit images (e.g. 65535).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Score on this many local processes (same values as one).",
+)
 def eval_command(
     ir_dir: Path,
     vi_dir: Path,
@@ -109,6 +118,7 @@ def eval_command(
     convention: str,
     csv_path: Path | None,
     data_range: float | None,
+    workers: int,
 ) -> None:
     """Score the fused images against their IR and VIS sources, matched by file name.
 
@@ -121,14 +131,31 @@ def eval_command(
             raise UserError(f"cannot write {csv_path}: folder {csv_path.parent} does not exist")
         pairs = pair_files(ir_dir, vi_dir, fused_dir)
     log.info("scoring %d images with %s under convention %s", len(pairs), ",".join(ids), conv.name)
+    started = time.perf_counter()
 
     rows = []
-    for pair in tqdm(pairs, desc="eval", unit="img", file=sys.stderr, disable=not sys.stderr.isatty()):
-        with user_errors():
-            fused, ir, vi = (read_image(p) for p in (pair.fused, pair.ir, pair.vi))
-        with user_errors(prefix=f"{pair.stem}: "):
-            values = compute(fused, ir, vi, metrics=ids, convention=conv, data_range=data_range)
+    score = functools.partial(_score_pair, ids=ids, convention=conv, data_range=data_range)
+    results = parallel.imap(score, pairs, workers)
+    for pair, (values, failure) in tqdm(
+        zip(pairs, results, strict=True),
+        total=len(pairs),
+        desc="eval",
+        unit="img",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+    ):
+        if failure is not None:  # raised here, as one process would have raised it
+            stage, exc = failure
+            with user_errors(prefix="" if stage == "read" else f"{pair.stem}: "):
+                raise exc
         rows.append({"image": pair.stem, **values})
+    log.info(
+        "scored %d images in %.2f s (%d worker%s)",
+        len(rows),
+        time.perf_counter() - started,
+        workers,
+        "s" * (workers > 1),
+    )
     table = pd.DataFrame(rows, columns=["image", *ids])
 
     if csv_path is not None:
@@ -138,6 +165,21 @@ def eval_command(
     mean = {"image": "mean", **table[ids].mean(skipna=True).to_dict()}
     shown = pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def _score_pair(
+    pair: Pair, *, ids: list[str], convention: Convention, data_range: float | None
+) -> tuple[dict[str, float] | None, tuple[str, Exception] | None]:
+    """Read and score one pair (in a worker with ``--workers``): ``(values, None)``, or
+    ``(None, ("read" | "score", exception))`` for the caller to raise in order."""
+    try:
+        fused, ir, vi = (read_image(p) for p in (pair.fused, pair.ir, pair.vi))
+    except Exception as exc:  # re-raised by the caller
+        return None, ("read", exc)
+    try:
+        return compute(fused, ir, vi, metrics=ids, convention=convention, data_range=data_range), None
+    except Exception as exc:  # re-raised by the caller
+        return None, ("score", exc)
 
 
 @main.group("list")

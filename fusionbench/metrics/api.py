@@ -8,6 +8,7 @@ Q^AB/F, one histogram pass for EN and MI, one VIF pyramid per image).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionbench.metrics import _backend
+from fusionbench.metrics import _backend, parallel
 from fusionbench.metrics._inputs import DataRange, FusionBatch, from_stacks, prepare, range_for, to_stack
 from fusionbench.metrics.conventions import Convention, get_convention
 from fusionbench.metrics.spec import METRICS, MetricSpec
@@ -166,14 +167,16 @@ def compute_batch(
     device: str | None = None,
     batch_size: int = 16,
     names: Sequence[str] | None = None,
+    workers: int = 1,
 ) -> Any:
     """Score many triples; one row per triple, in input order.
 
     ``fused``, ``ir``, ``vis`` are equal-length sequences of images (sizes may differ between
     triples) or torch tensors ``(N, C, H, W)``. Triples of the same size are stacked and evaluated
     together, ``batch_size`` at a time; ``backend="torch"`` runs on ``device`` (default: the
-    tensors' device, else CPU) in float64. Returns a ``pandas.DataFrame`` with column ``image``
-    (``names`` or the index) and one column per metric id.
+    tensors' device, else CPU) in float64. ``workers > 1`` (numpy backend) scores on that many
+    local processes (:mod:`fusionbench.metrics.parallel`), with the same values as one. Returns a
+    ``pandas.DataFrame`` with column ``image`` (``names`` or the index) and one column per metric id.
     """
     import pandas as pd
 
@@ -181,19 +184,47 @@ def compute_batch(
     conv = get_convention(convention)
     if backend not in ("numpy", "torch"):
         raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    if workers < 1 or (workers > 1 and backend != "numpy"):
+        raise ValueError(f"workers must be 1, or > 1 with backend='numpy'; got workers={workers}, backend={backend!r}")
     triples = _split_triples(fused, ir, vis)
     if names is not None and len(names) != len(triples):
         raise ValueError(f"names has {len(names)} entries for {len(triples)} triples")
+    labels = list(names) if names is not None else list(range(len(triples)))
+    score = functools.partial(
+        _score_rows, ids=ids, conv=conv, data_range=data_range, backend=backend, device=device, batch_size=batch_size
+    )
+    if workers == 1:
+        rows = score((triples, labels))
+    else:
+        step = -(-len(triples) // (4 * workers))  # about four chunks per worker, for balance
+        chunks = [(triples[i : i + step], labels[i : i + step]) for i in range(0, len(triples), step)]
+        rows = [row for part in parallel.imap(score, chunks, workers) for row in part]
+    frame = pd.DataFrame(rows, columns=ids)
+    frame.insert(0, "image", labels)
+    return frame
 
+
+def _score_rows(
+    part: tuple[list[tuple[Any, Any, Any]], list[Any]],
+    *,
+    ids: list[str],
+    conv: Convention,
+    data_range: DataRange,
+    backend: str,
+    device: str | None,
+    batch_size: int,
+) -> list[dict[str, float]]:
+    """The metric values of ``part = (triples, labels)``, one dict per triple in order: triples of
+    one size are stacked ``batch_size`` at a time; ``labels`` name the triples in errors."""
+    triples, labels = part
     groups: dict[tuple, list[_Prepared]] = {}
     for i, (f, a, b) in enumerate(triples):
-        label = f"triple {names[i] if names is not None else i}: "
         stacks = []
         for role, x in (("fused", f), ("ir", a), ("vis", b)):
             try:
                 stacks.append(to_stack(x, role, range_for(role, data_range), keep_uint8=True).data)
             except (TypeError, ValueError) as exc:
-                raise type(exc)(label + str(exc)) from None
+                raise type(exc)(f"triple {labels[i]}: {exc}") from None
         key = tuple(tuple(s.shape[1:]) for s in stacks)
         groups.setdefault(key, []).append(_Prepared(i, *stacks))
 
@@ -206,18 +237,12 @@ def compute_batch(
                 stacked = [_as_torch(s, device) for s in stacked]
             elif _backend.is_torch(stacked[0]):
                 stacked = [_backend.to_numpy(s) for s in stacked]
-            first = chunk[0].index
-            label = f"triple {names[first] if names is not None else first}: "
-            batch = from_stacks(*stacked, conv, label=label)
+            batch = from_stacks(*stacked, conv, label=f"triple {labels[chunk[0].index]}: ")
             _mark_integer_roles(batch, stacked)
             values = {k: _backend.to_numpy(v) for k, v in evaluate(batch, ids).items()}
             for j, p in enumerate(chunk):
                 rows[p.index] = {k: float(v[j]) for k, v in values.items()}
-
-    image = list(names) if names is not None else list(range(len(triples)))
-    frame = pd.DataFrame([rows[i] for i in range(len(triples))], columns=ids)
-    frame.insert(0, "image", image)
-    return frame
+    return [rows[i] for i in range(len(triples))]
 
 
 def _split_triples(fused: Any, ir: Any, vis: Any) -> list[tuple[Any, Any, Any]]:

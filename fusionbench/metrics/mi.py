@@ -115,7 +115,7 @@ def _entropy(counts: Any, base: float) -> float:
     c = np.asarray(counts, dtype=np.float64)
     p = c[c > 0]
     p /= c.sum()
-    return float(-np.dot(p, np.log(p)) / math.log(base))
+    return float(-(p * np.log(p)).sum() / math.log(base))
 
 
 def mi(fused: Any, ir: Any, vis: Any, *, convention: str | Convention = "tang", data_range: float | None = None) -> Any:

@@ -189,7 +189,8 @@ def _weighted_preservation(gx: np.ndarray, ax: np.ndarray, gf: np.ndarray, af: n
     a_rel += 1.0  # 1 + exp(ka (A - Da))
     g_rel *= a_rel
     np.divide(TG * TA, g_rel, out=g_rel)  # Q_XF
-    return float(np.dot(g_rel.ravel(), gx.ravel()))
+    g_rel *= gx
+    return float(g_rel.sum())  # numpy's pairwise sum, not BLAS: the same value on any thread count
 
 
 def qabf(
