@@ -161,6 +161,15 @@ def train_command(
 @click.option("--stage2-steps", type=click.IntRange(min=0), default=None)
 @click.option("--shipped", is_flag=True, help="Evaluate the shipped checkpoints instead of training.")
 @click.option(
+    "--seeds", default="0", show_default=True, help="Comma-separated training seeds; each row is trained once per seed."
+)
+@click.option(
+    "--spc-from",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A finished checkpoint whose SPC-Net (and tau) the SPC-Net rows take instead of training stage 1.",
+)
+@click.option(
     "--train-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -198,6 +207,8 @@ def ablate_command(
     stage1_steps: int | None,
     stage2_steps: int | None,
     shipped: bool,
+    seeds: str,
+    spc_from: str | None,
     train_dir: Path | None,
     jobs: int,
     data_root: Path | None,
@@ -225,12 +236,16 @@ def ablate_command(
             raise UserError(f"--groups: unknown row(s) {unknown}; expected some of {', '.join(ABLATION_GROUPS)}")
         if all_formats and output is None:
             raise UserError("--all-formats needs --output STEM")
+        try:
+            seed_list = [int(v) for v in seeds.split(",") if v.strip()]
+        except ValueError:
+            raise UserError(f"--seeds {seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
         if shipped:
             available = shipped_rows(width)
-            missing = [g for g in wanted if g not in available]
+            missing = [g for g in wanted if not any(key[0] == g for key in available)]
             if missing:
                 raise UserError(f"no shipped {width} checkpoint for row(s) {missing}; run without --shipped to train")
-            checkpoints = {g: available[g] for g in wanted}
+            checkpoints = {key: path for key, path in available.items() if key[0] in wanted}
         else:
             overrides = {"width": width, "stage1_steps": stage1_steps, "stage2_steps": stage2_steps, "threads": 1}
             if config_file is not None:
@@ -239,9 +254,13 @@ def ablate_command(
                 base = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
             folder = train_dir or Path("fusionbench-train") / f"ablation-{width}"
             click.echo(f"training {len(wanted)} rows into {folder} ({jobs} at a time) ...", err=True)
-            checkpoints = train_rows(base, folder, wanted, data_root, jobs=jobs, command=_command_line())
+            checkpoints = train_rows(
+                base, folder, wanted, data_root, jobs=jobs, command=_command_line(), seeds=seed_list, spc_from=spc_from
+            )
         frame = evaluate_rows(checkpoints, dataset, split, metrics, convention, data_root, out, workers=workers)
-        caption = f"Ablation of SIDM-Fusion on {dataset} ({split}, {int(frame['n'].iloc[0])} pairs, {width} widths)"
+        seeds_note = f", {int(frame['seeds'].max())} seeds per row" if int(frame["seeds"].max()) > 1 else ""
+        pairs = int(frame["n"].iloc[0])
+        caption = f"Ablation of SIDM-Fusion on {dataset} ({split}, {pairs} pairs, {width} widths{seeds_note})"
         if all_formats:
             assert output is not None
             for suffix, kind in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex")):

@@ -236,3 +236,23 @@ def test_unknown_width_or_group_is_refused() -> None:
         SIDMConfig("huge")
     with pytest.raises(ValueError, match="unknown ablation group 'g9'"):
         resolve_group("g9")
+
+
+def test_fast_inference_layout_keeps_the_output() -> None:
+    """1x1 convolutions built without the (zero-width) reflection pad give the same numbers as with it,
+    and channels-last inference stays within float rounding of the contiguous layout (far below 1/255)."""
+    torch.manual_seed(0)
+    model = SIDMNet(SIDMConfig("lite")).eval()
+    ir, vis = torch.rand(1, 1, 70, 90), torch.rand(1, 1, 70, 90)
+    with torch.no_grad():
+        fast = model(ir, vis)
+        ones = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
+        assert ones and all(m.padding_mode == "zeros" for m in ones)
+        for m in ones:
+            if m in set(model.fusion.modules()):
+                m.padding_mode = "reflect"  # the spec's layer as first built: pads by zero pixels first
+        assert torch.equal(model(ir, vis), fast)
+        model.to(memory_format=torch.channels_last)
+        layout = torch.channels_last
+        last = model(ir.contiguous(memory_format=layout), vis.contiguous(memory_format=layout))
+    assert float((last - fast).abs().max()) < 1e-4

@@ -279,3 +279,38 @@ def test_target_loss_on_a_known_case() -> None:
     assert float(target_loss(fused, vis, vis, mask * 0, torch.tensor([0.0, 0.0]))) == 0.0
     ramp = hot_weight(torch.tensor([0.05, 0.10, 0.15, 0.5]), torch.zeros(4))
     assert torch.allclose(ramp, torch.tensor([0.0, 0.5, 1.0, 1.0]))
+
+
+def test_table2_seed_statistics_and_paired_tests_against_row_7() -> None:
+    """mean/std over seeds of the per-seed means; Wilcoxon over images of seed-averaged values vs g7
+    (checked against scipy directly); 'beyond seeds' from the two-standard-error rule."""
+    import pandas as pd
+    from scipy.stats import wilcoxon
+
+    from fusionbench.training.ablation import _compare_with_full_model, _row_statistics
+
+    rng = np.random.default_rng(0)
+    images = [f"{i:03d}" for i in range(30)]
+
+    def frames(offset: float, jitter: float) -> dict[int, pd.DataFrame]:
+        base = rng.normal(3.0, 0.3, len(images))
+        return {
+            s: pd.DataFrame({"mi": base + offset + s * jitter + rng.normal(0, 0.01, len(images))}, index=images)
+            for s in range(3)
+        }
+
+    per_image = {"g1": frames(-0.5, 0.01), "g3": frames(0.0, 0.2), "g7": frames(0.0, 0.01)}
+    result = pd.DataFrame([_row_statistics(g, f, ["mi"]) for g, f in per_image.items()])
+    seed_means = [float(per_image["g3"][s]["mi"].mean()) for s in range(3)]
+    row = result.set_index("group").loc["g3"]
+    assert row["mi"] == pytest.approx(np.mean(seed_means))
+    assert row["mi_std"] == pytest.approx(np.std(seed_means, ddof=1))
+    assert row["seeds"] == 3 and row["n"] == 30
+    _compare_with_full_model(result, per_image, ["mi"])
+    result = result.set_index("group")
+    averaged = {g: sum(f.values()) / 3 for g, f in per_image.items()}
+    expected = wilcoxon(averaged["g1"]["mi"], averaged["g7"]["mi"]).pvalue
+    assert result.loc["g1", "mi_p"] == pytest.approx(expected, rel=1e-12)
+    assert bool(result.loc["g1", "mi_beyond_seeds"])  # 0.5 apart with tiny seed spread
+    assert not bool(result.loc["g3", "mi_beyond_seeds"])  # the seeds of g3 spread by 0.2 each
+    assert np.isnan(result.loc["g7", "mi_p"])

@@ -2,6 +2,9 @@
 
 The layout of the seed paper's Table 2: one row per group, the blocks (MEGB, Sobel, SBM, SDRB,
 SPC-Net) as check-mark columns, then the metrics. Input: :func:`fusionbench.training.ablation.evaluate_rows`.
+With several seeds per row a cell reads ``mean ± std`` over the seeds, marked ``*`` when the
+Wilcoxon signed-rank test over the images against row 7 gives p < 0.05 and ``†`` when the
+difference from row 7 also exceeds the seed-to-seed spread (a footnote says so).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ def render_ablation(
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     metric_ids = list(frame.attrs["metrics"])
     if fmt == "csv":
-        out = frame[["group", *BLOCKS, "n", *metric_ids, *[f"{m}_std" for m in metric_ids], "fusion_params"]].copy()
+        extra = [c for m in metric_ids for c in (f"{m}_p", f"{m}_beyond_seeds") if c in frame]
+        columns = ["group", *BLOCKS, "n", *[c for c in ("seeds",) if c in frame], *metric_ids]
+        out = frame[[*columns, *[f"{m}_std" for m in metric_ids], *extra]].copy()
         for block in BLOCKS:
             out[block] = out[block].astype(int)
         buffer = io.StringIO()
@@ -51,9 +56,33 @@ def render_ablation(
             header = f"${inner}{arrow}$"
         else:
             header = f"{spec.name} {'↑' if spec.higher_is_better else '↓'}"
-        cells[header] = [_cell(frame.at[i, m], None, marks.at[i, m], fmt, decimals) for i in frame.index]
+        cells[header] = [_seed_cell(frame, i, m, marks.at[i, m], fmt, decimals) for i in frame.index]
+    note = _footnote(frame, fmt)
     if fmt == "latex":
         styler = cells.style.hide(axis="index")
         column_format = "l" + "c" * (len(cells.columns) - 1)
-        return styler.to_latex(column_format=column_format, hrules=True, caption=caption)
-    return render_table(cells.to_dict(orient="records"), "markdown" if fmt == "markdown" else "text")
+        return styler.to_latex(column_format=column_format, hrules=True, caption=caption) + note
+    return render_table(cells.to_dict(orient="records"), "markdown" if fmt == "markdown" else "text") + note
+
+
+def _seed_cell(frame: pd.DataFrame, i: object, m: str, mark: str, fmt: str, decimals: int) -> str:
+    """``mean ± std`` (over seeds, when there are several) with the best/second mark and the test marks."""
+    several = "seeds" in frame and int(frame.at[i, "seeds"]) > 1
+    text = _cell(frame.at[i, m], frame.at[i, f"{m}_std"] if several else None, mark, fmt, decimals)
+    significant = f"{m}_p" in frame and frame.at[i, f"{m}_p"] < 0.05
+    beyond = f"{m}_beyond_seeds" in frame and bool(frame.at[i, f"{m}_beyond_seeds"])
+    if fmt == "latex":
+        marks = ("*" if significant else "") + (r"\dagger" if beyond else "")
+        return text + (f"$^{{{marks}}}$" if marks else "")
+    return text + ("*" if significant else "") + ("†" if beyond else "")
+
+
+def _footnote(frame: pd.DataFrame, fmt: str) -> str:
+    if "seeds" not in frame or int(frame["seeds"].max()) < 2:
+        return ""
+    text = (
+        f"Mean ± std over {int(frame['seeds'].max())} training seeds per row. * Wilcoxon signed-rank test over the "
+        "images (seed-averaged per-image values) against row 7: p < 0.05. † The difference from row 7 exceeds the "
+        "seed-to-seed spread (|difference| > 2 sqrt((s^2 + s7^2) / seeds))."
+    )
+    return f"\n% {text}\n" if fmt == "latex" else f"\n\n{text}\n"

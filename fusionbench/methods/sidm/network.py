@@ -46,10 +46,14 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
 
 
 def conv(c_in: int, c_out: int, kernel: int, *, reflect: bool = True, stride: int = 1) -> nn.Conv2d:
-    """A same-padded convolution with bias (reflection padding in the fusion net, zeros in SPC-Net)."""
-    return nn.Conv2d(
-        c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode="reflect" if reflect else "zeros"
-    )
+    """A same-padded convolution with bias (reflection padding in the fusion net, zeros in SPC-Net).
+
+    A 1x1 convolution has no padding, so it is built with ``padding_mode="zeros"`` whatever
+    ``reflect`` says: the result is the same, and torch would otherwise copy the input through a
+    zero-width reflection pad first.
+    """
+    mode = "reflect" if reflect and kernel > 1 else "zeros"
+    return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode=mode)
 
 
 def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
