@@ -22,15 +22,24 @@ the process backend re-submits every unit whose result had not come back to a fr
 Each worker process sets torch's and OpenCV's thread counts once (:func:`configure_threads`) so
 that N workers do not oversubscribe the cores: ``cpu_count // N`` threads for local workers, one
 for the workers of a remote cluster (as Dask's nanny sets ``OMP_NUM_THREADS=1``).
+
+While a Dask backend is open, Dask's own log messages below ERROR are kept off the terminal
+(they would be some 40 INFO lines per run; ``-vv``, i.e. root logging at DEBUG, lets them
+through). A LocalCluster's workers start by re-importing the main script, so a script that
+starts one at import time, without an ``if __name__ == "__main__":`` guard, cannot start it:
+:class:`BackendError` then says to add the guard, as Dask's documentation does.
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,10 @@ R = TypeVar("R")
 
 #: How often the process backend restarts its pool after a worker died before giving up.
 PROCESS_RETRIES = 3
+#: Dask's loggers quieted while a Dask backend is open (their children inherit the level).
+DASK_LOGGERS = ("distributed", "distributed.client")
+#: Where Dask explains the ``if __name__ == "__main__":`` guard for LocalCluster in scripts.
+DASK_GUARD_DOCS = "https://docs.dask.org/en/stable/deploying-python.html"
 
 
 class BackendError(ValueError):
@@ -167,36 +180,55 @@ class DaskBackend(Backend):
 
     def __init__(self, scheduler: str, workers: int = 1, *, connect_timeout: float = 20.0) -> None:
         try:
-            import distributed
+            import distributed  # noqa: F401 - imported here to say how to install it
         except ImportError:
             raise BackendError(
                 f"--scheduler {scheduler} needs Dask's distributed package: pip install 'fusionbench[dask]'"
             ) from None
         self.scheduler = scheduler
         self._cluster = None
-        if scheduler == "local":
-            try:
-                self._cluster = distributed.LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-            except (RuntimeError, OSError) as exc:
-                raise BackendError(f"cannot start a Dask LocalCluster of {workers} workers: {exc}") from None
-            self.client = distributed.Client(self._cluster)
-            self.threads = local_threads(workers)
-        elif "://" in scheduler:
-            try:
-                self.client = distributed.Client(scheduler, timeout=connect_timeout)
-            except (OSError, TimeoutError) as exc:
-                raise BackendError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-            self.threads = 1
-        else:
+        if scheduler != "local" and "://" not in scheduler:
             raise BackendError(f"scheduler must be 'local' or an address such as tcp://host:8786, got {scheduler!r}")
+        self._log_levels = quiet_dask_logs()
+        try:
+            self.client = self._start_local(workers) if scheduler == "local" else self._connect(connect_timeout)
+        except BaseException:
+            restore_log_levels(self._log_levels)
+            raise
         info = self.client.scheduler_info()
         self.workers = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or workers
+
+    def _start_local(self, workers: int) -> Any:
+        """A Client of a new LocalCluster of ``workers`` processes (one thread each)."""
+        import distributed
+
+        if is_spawned_main():  # a worker re-importing the script: say why, once, and stop it
+            raise SystemExit(f"fusionbench: {main_guard_message(workers)}")
+        try:
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        except (RuntimeError, OSError) as exc:
+            if script_lacks_main_guard():
+                raise BackendError(main_guard_message(workers)) from None
+            raise BackendError(f"cannot start a Dask LocalCluster of {workers} workers: {exc}") from None
+        self.threads = local_threads(workers)
+        return distributed.Client(self._cluster)
+
+    def _connect(self, timeout: float) -> Any:
+        """A Client of the running scheduler at ``self.scheduler``."""
+        import distributed
+
+        try:
+            client = distributed.Client(self.scheduler, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            raise BackendError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
+        self.threads = 1
+        return client
 
     def map_unordered(self, fn: Callable[[U], R], units: Sequence[U]) -> Iterator[tuple[int, R]]:
         from distributed import KilledWorker, as_completed
@@ -221,9 +253,80 @@ class DaskBackend(Backend):
         return {**super().describe(), "scheduler": self.scheduler}
 
     def close(self) -> None:
-        self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        try:
+            self.client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            restore_log_levels(self._log_levels)
+
+
+def quiet_dask_logs() -> dict[str, int]:
+    """Raise Dask's loggers to ERROR (unless the root logger is at DEBUG); returns the old levels."""
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        return {}
+    old = {}
+    for name in DASK_LOGGERS:
+        logger = logging.getLogger(name)
+        old[name] = logger.level
+        logger.setLevel(max(logger.level, logging.ERROR))
+    return old
+
+
+def restore_log_levels(levels: dict[str, int]) -> None:
+    """Undo :func:`quiet_dask_logs`."""
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def is_spawned_main() -> bool:
+    """True in a new worker process that is still importing the main script as it starts: the script
+    then reached this code at import time, without a ``__main__`` guard (multiprocessing's own
+    bootstrapping flag, the one its "start a new process before ... bootstrapping" error tests)."""
+    import multiprocessing
+
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
+def main_script() -> str | None:
+    """The file of the main script (in a worker that is re-importing it: the file it imports), if any."""
+    for name in ("__mp_main__", "__main__"):
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            return str(path)
+    return None
+
+
+def script_lacks_main_guard() -> bool:
+    """True when the main module is a script file without a top-level ``if __name__ == "__main__":``."""
+    path = main_script()
+    if not path or not str(path).endswith(".py"):
+        return False
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return not any(isinstance(node, ast.If) and _is_main_test(node.test) for node in tree.body)
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
+def main_guard_message(workers: int) -> str:
+    """What to do when a script starts a LocalCluster at import time."""
+    main = main_script() or "your script"
+    return (
+        f"cannot start a Dask LocalCluster of {workers} workers: its worker processes start by re-importing "
+        f"{main}, which starts a cluster again; put the code that calls fusionbench.run(..., scheduler='local') "
+        f'under if __name__ == "__main__": (as Dask\'s documentation does: {DASK_GUARD_DOCS})'
+    )
 
 
 def make_backend(workers: int = 1, scheduler: str | None = None) -> Backend:
