@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -256,12 +257,27 @@ def _header(col: str, fmt: str) -> str:
     return {"dataset": "Dataset", "method": "Method", "tag": "Tag"}.get(col, col)
 
 
+#: LaTeX's special characters and what stands for each in text (one pass, so no replacement is re-escaped).
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+_LATEX_PATTERN = re.compile("|".join(re.escape(c) for c in _LATEX_SPECIAL))
+
+
 def _escape(text: str, fmt: str) -> str:
+    """``text`` as LaTeX text (every special character escaped, so a name cannot form a command)."""
     if fmt != "latex":
         return text
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
-        text = text.replace(a, b)
-    return text
+    return _LATEX_PATTERN.sub(lambda m: _LATEX_SPECIAL[m.group(0)], text)
 
 
 def _cell(value: float, std: float | None, mark: str, fmt: str, decimals: int) -> str:
