@@ -20,7 +20,7 @@ from fusionbench.metrics.api import prepare_batch
 from tests.metric_fixtures import synthetic_triple
 
 #: The metrics with an integer fast path.
-FAST = ["mi", "vif", "ag", "scd", "en", "qabf", "sd", "cc", "psnr", "mse", "ce"]
+FAST = ["mi", "vif", "ag", "scd", "en", "qabf", "sd", "sf", "cc", "psnr", "mse", "ce", "ei"]
 CONVENTIONS = ["tang", "tang-corrected", "tang-old", "vifb", "cdd"]
 
 

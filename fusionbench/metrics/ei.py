@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from fusionbench.metrics import _backend
+from fusionbench.metrics._shared import integer_levels
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -37,8 +39,26 @@ _DIFF = np.array([1.0, 0.0, -1.0])
     )
 )
 def ei_kernel(batch: Any) -> Any:
+    levels = integer_levels(batch, "f")
+    if levels is not None:
+        return np.array([_magnitude_sum_integer(x) for x in levels]) / (batch.height * batch.width)
     (total,) = _backend.pixel_sums(_magnitude, batch.f, per_band=_sobel, halo=1)
     return total / (batch.height * batch.width)
+
+
+def _magnitude_sum_integer(levels: np.ndarray) -> float:
+    """``sum(sqrt(gx^2 + gy^2))`` of a uint8 image (H, W): the Sobel responses are exact in int16
+    (OpenCV, replicate padding), so each term is one correctly rounded square root. Band by band."""
+    h, w = levels.shape
+    total = 0.0
+    for read, keep in _backend.bands(h, w, halo=1):
+        band = levels[read]
+        shape = (keep.stop - keep.start, w)
+        gx, gy = (_backend.scratch(f"ei_g{k}", shape) for k in "xy")
+        for out, (rows, cols) in ((gx, (_DIFF, _SMOOTH)), (gy, (_SMOOTH, _DIFF))):
+            np.copyto(out, cv2.sepFilter2D(band, cv2.CV_16S, cols, rows, borderType=cv2.BORDER_REPLICATE)[keep])
+        total += float(cv2.magnitude(gx, gy, magnitude=gx).sum())
+    return total
 
 
 def _sobel(f: Any) -> tuple[Any, Any]:

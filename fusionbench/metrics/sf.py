@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
+import numpy as np
+
 from fusionbench.metrics import _backend
 from fusionbench.metrics._common import mean_hw, sum_hw
+from fusionbench.metrics._shared import integer_levels
 from fusionbench.metrics.api import _functional
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
@@ -39,6 +43,9 @@ from fusionbench.metrics.spec import register
 )
 def sf_kernel(batch: Any) -> Any:
     xp = batch.xp
+    levels = integer_levels(batch, "f")
+    if levels is not None and batch.n_channels == 1 and batch.convention.gradient_data_scale == 255.0:
+        return np.array([_sf_integer(x, batch.convention.sf_denominator) for x in levels])
     f = batch.f * (batch.convention.gradient_data_scale / 255.0)
     if batch.n_channels == 3:
         # VIFB quirk: size() of an H x W x 3 array gives n = 3W, so the code scores the H x 3W matrix
@@ -48,6 +55,19 @@ def sf_kernel(batch: Any) -> Any:
         value = _sf(side, batch.convention.sf_denominator)
         return xp.reshape(xp.stack([value] * 3, axis=1), (n * 3,))
     return _sf(f, batch.convention.sf_denominator)
+
+
+def _sf_integer(levels: np.ndarray, denominator: str) -> float:
+    """SF of one uint8 image (H, W): the sums of squared differences of adjacent levels are exact
+    integers (OpenCV's ``norm(x, y, NORM_L2SQR)`` of the image against itself shifted by one row or
+    column), so only the final divisions and square root round."""
+    h, w = levels.shape
+    rows = cv2.norm(levels[1:], levels[:-1], cv2.NORM_L2SQR) if h > 1 else 0.0
+    cols = cv2.norm(levels[:, 1:], levels[:, :-1], cv2.NORM_L2SQR) if w > 1 else 0.0
+    if denominator == "pixels":
+        return float(np.sqrt((rows + cols) / (h * w)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sqrt(np.float64(rows) / ((h - 1) * w) + np.float64(cols) / (h * (w - 1))))
 
 
 def _sf(f: Any, denominator: str) -> Any:
