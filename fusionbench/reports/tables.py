@@ -13,6 +13,7 @@ image). Where that is fewer than the pairs of the split, :func:`table` says so i
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -54,6 +55,32 @@ def split_dataset_limit(spec: str) -> tuple[str, set[str] | None]:
     return method_id.strip(), names
 
 
+def split_method_options(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"seafusion[stretch=false]"`` -> ``("seafusion", {"stretch": False})``; no brackets: no options.
+
+    Values are read as JSON (``3``, ``true``, ``"text"``) and otherwise kept as strings; several
+    options are comma-separated: ``sidm[ablation=g3,width=lite]``.
+    """
+    spec = spec.strip()
+    if not spec.endswith("]") or "[" not in spec:
+        return spec, {}
+    method_id, _, inner = spec[:-1].partition("[")
+    options: dict[str, Any] = {}
+    for pair in (p for p in inner.split(",") if p.strip()):
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"method {spec!r}: expected 'id[key=value,...]'")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value.strip()
+    return method_id.strip(), options
+
+
+def _method_label(name: str, options: dict[str, Any]) -> str:
+    return f"{name} ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else name
+
+
 def table(
     methods: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -71,7 +98,8 @@ def table(
     """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
 
     ``methods`` are ids; ``id@tno+msrs`` runs a method on those datasets only (see
-    :func:`split_dataset_limit`).
+    :func:`split_dataset_limit`); ``id[key=value,...]`` passes method options (see
+    :func:`split_method_options`), and the row's label names them.
 
     Returns a DataFrame with columns ``dataset``, ``method`` (display name), ``method_id``,
     [``by``], ``n`` (pairs) and, per metric id, the mean, ``<id>_std`` (sample standard deviation)
@@ -87,10 +115,11 @@ def table(
     with open_backend(workers, scheduler) as backend:  # one cluster for all the runs
         for dataset in _split_names(datasets):
             for method_spec in _split_names(methods):
-                method_id, only = split_dataset_limit(method_spec)
+                method_part, only = split_dataset_limit(method_spec)
                 if only is not None and dataset not in only:
                     continue
-                method = get_method(method_id)
+                method_id, options = split_method_options(method_part)
+                method = get_method(method_id, **options)
                 frame = run(
                     method,
                     dataset,
@@ -112,7 +141,11 @@ def table(
                 else:
                     groups = [(None, frame)]
                 for tag, part in groups:
-                    row: dict[str, Any] = {"dataset": dataset, "method": method.name, "method_id": method.id}
+                    row: dict[str, Any] = {
+                        "dataset": dataset,
+                        "method": _method_label(method.name, options),
+                        "method_id": method_part,
+                    }
                     if by is not None:
                         row[by] = tag
                     rows.append({**row, **means_row(part, metric_ids)})

@@ -1,0 +1,25 @@
+"""Method options in table specs: ``id[key=value,...]`` builds the method with those options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fusionbench.reports.tables import split_method_options, table
+
+
+def test_split_method_options_reads_json_values() -> None:
+    assert split_method_options("seafusion[stretch=false]") == ("seafusion", {"stretch": False})
+    assert split_method_options("sidm[ablation=g3,width=lite]") == ("sidm", {"ablation": "g3", "width": "lite"})
+    assert split_method_options("lp[levels=3]") == ("lp", {"levels": 3})
+    assert split_method_options("gff") == ("gff", {})
+    with pytest.raises(ValueError, match=r"expected 'id\[key=value"):
+        split_method_options("lp[levels]")
+
+
+def test_a_row_per_option_set_with_its_own_values(tmp_path: Path) -> None:
+    frame = table(["lp[levels=1]", "lp[levels=4]"], "demo", metrics=["en", "ag"], out=tmp_path)
+    assert list(frame["method_id"]) == ["lp[levels=1]", "lp[levels=4]"]
+    assert list(frame["method"]) == ["LP (levels=1)", "LP (levels=4)"]
+    assert frame["ag"].iloc[0] != frame["ag"].iloc[1]  # two configurations, two runs
