@@ -33,6 +33,7 @@ import numpy as np
 
 from fusionbench.io import decode_image, encode_png, read_image_bytes, write_bytes_atomic
 from fusionbench.metrics.conventions import Convention
+from fusionbench.metrics.objects import OBJECT_METRICS
 from fusionbench.store import StoreError
 
 
@@ -206,6 +207,14 @@ def fuse_unit(unit: FuseUnit) -> UnitResult:
     return UnitResult(pair.id, seconds=seconds, sources=sources, fused=sha256_hex(png))
 
 
+def _boxes(ctx: UnitContext, pair: Any) -> Any:
+    """The pair's object boxes for the object-level measures (None where the dataset has none)."""
+    from fusionbench.datasets.boxes import pair_boxes
+
+    name = ctx.dataset if isinstance(ctx.dataset, str) else getattr(ctx.dataset, "name", "")
+    return pair_boxes(name, ctx.split, pair.id, ctx.data_root)
+
+
 def score_unit(unit: ScoreUnit) -> UnitResult:
     """Read the pair and its fused image (the cached PNG made from these very sources, or the
     method's own file) and compute the metrics."""
@@ -223,7 +232,8 @@ def score_unit(unit: ScoreUnit) -> UnitResult:
         fused, fused_data = _read_fused(ctx, pair, ir.shape, fused_file)
         seconds["io"] += time.perf_counter() - t
         t = time.perf_counter()
-        values = compute(fused, ir, vis, metrics=list(unit.metric_ids), convention=ctx.convention)
+        boxes = _boxes(ctx, pair) if any(m in OBJECT_METRICS for m in unit.metric_ids) else None
+        values = compute(fused, ir, vis, metrics=list(unit.metric_ids), convention=ctx.convention, boxes=boxes)
         seconds["metrics"] += time.perf_counter() - t
     except WeightsError:
         raise

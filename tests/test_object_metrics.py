@@ -79,3 +79,32 @@ def test_yolo_boxes_in_pixels_and_crops(shared_root) -> None:
     assert boxes and {b.label for b in boxes} <= {"person", "bicycle", "car"}
     assert all(0 <= b.top < b.bottom <= 480 and 0 <= b.left < b.right <= 640 for b in boxes)
     assert pair_boxes("tno", "test", "05", shared_root) is None
+
+
+def test_compute_and_the_runner_units_score_object_measures_with_the_pair_boxes(shared_root, tmp_path) -> None:
+    import shutil
+
+    from fusionbench.datasets import get_dataset
+    from fusionbench.io import read_image
+    from fusionbench.methods import get_method
+    from fusionbench.metrics import compute, get_spec, resolve_metrics
+    from fusionbench.metrics.conventions import get_convention
+    from fusionbench.units import ScoreUnit, UnitContext, score_unit
+
+    assert resolve_metrics("en,objects") == ["en", "target_contrast", "ir_roughness"]
+    assert get_spec("target_contrast").higher_is_better and not get_spec("ir_roughness").higher_is_better
+    ir, vis = scene(200, 40), scene(90, 90)
+    values = compute(ir, ir, vis, metrics="objects,en", boxes=[BOX])
+    assert list(values) == ["target_contrast", "ir_roughness", "en"] and values["target_contrast"] == 1.0
+    assert math.isnan(compute(ir, ir, vis, metrics="target_contrast")["target_contrast"])  # no boxes given
+
+    # the runner's score unit finds the MSRS boxes itself: a "fused" image equal to the IR keeps it all
+    pair = next(p for p in get_dataset("msrs").pairs("test", data_root=shared_root) if p.id == "00537D")
+    shutil.copy(pair.ir, tmp_path / "00537D.png")
+    ctx = UnitContext(get_method(f"folder:{tmp_path}"), "msrs", "test", shared_root, None, get_convention("tang"))
+    result = score_unit(ScoreUnit(ctx, pair, ("target_contrast", "ir_roughness")))
+    assert result.failure is None, result.failure
+    ir_image = read_image(pair.ir)
+    boxes = pair_boxes("msrs", "test", "00537D", shared_root)
+    assert result.values["target_contrast"] == pytest.approx(1.0, abs=1e-12)
+    assert result.values["ir_roughness"] == pytest.approx(ir_roughness(ir_image, ir_image, boxes), rel=1e-12)

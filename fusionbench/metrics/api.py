@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from fusionbench.datasets.boxes import Box
 from fusionbench.metrics import _backend, parallel
 from fusionbench.metrics._inputs import DataRange, FusionBatch, from_stacks, prepare, range_for, to_stack
 from fusionbench.metrics.conventions import Convention, get_convention
+from fusionbench.metrics.objects import OBJECT_METRICS, ObjectMetricSpec, object_measures
 from fusionbench.metrics.spec import METRICS, MetricSpec
 
 log = logging.getLogger(__name__)
@@ -38,23 +40,29 @@ def list_metrics() -> list[MetricSpec]:
     return [METRICS.get(name) for name in names]
 
 
-def get_spec(metric_id: str) -> MetricSpec:
-    """The :class:`MetricSpec` of ``metric_id``; unknown ids raise ``KeyError`` naming close matches."""
+def get_spec(metric_id: str) -> MetricSpec | ObjectMetricSpec:
+    """The spec of ``metric_id`` (a pixel metric's :class:`MetricSpec`, or an object-level measure's
+    :class:`~fusionbench.metrics.objects.ObjectMetricSpec`); unknown ids raise ``KeyError`` naming close matches."""
+    if metric_id in OBJECT_METRICS:
+        return OBJECT_METRICS.get(metric_id)
     return METRICS.get(metric_id)
 
 
 def resolve_metrics(metrics: str | Sequence[str] | None) -> list[str]:
-    """Normalise a metric selection: None -> the six seed metrics, ``"all"`` -> every metric,
-    a comma-separated string or a sequence of ids -> those ids (validated)."""
+    """Normalise a metric selection: None -> the six seed metrics, ``"all"`` -> every pixel metric,
+    a comma-separated string or a sequence of ids -> those ids (validated); ``"objects"`` among
+    them stands for the object-level measures (:mod:`fusionbench.metrics.objects`)."""
     if metrics is None:
         return list(SEED_METRICS)
     if isinstance(metrics, str):
         if metrics.strip().lower() == "all":
             return [spec.id for spec in list_metrics()]
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-    ids = list(dict.fromkeys(m.strip().lower() for m in metrics))  # drop repeats, keep order
+    expanded = (OBJECT_METRICS.names() if m.strip().lower() == "objects" else [m] for m in metrics)
+    ids = list(dict.fromkeys(m.strip().lower() for group in expanded for m in group))  # drop repeats, keep order
     for m in ids:
-        METRICS.get(m)
+        if m not in OBJECT_METRICS:
+            METRICS.get(m)
     if not ids:
         raise ValueError("no metrics selected")
     return ids
@@ -106,6 +114,7 @@ def compute(
     convention: str | Convention = "tang",
     *,
     data_range: DataRange = None,
+    boxes: Sequence[Box] | None = None,
 ) -> dict[str, float]:
     """Score one fused image against its IR and VIS sources.
 
@@ -123,6 +132,9 @@ def compute(
     data_range
         Full scale of the input values; required for 16-bit images (e.g. 65535). Values are mapped
         to 0..255. A mapping gives one value per role: ``{"ir": 65535}``.
+    boxes
+        The pair's object boxes (:class:`~fusionbench.datasets.boxes.Box`), for the object-level
+        measures ``target_contrast`` and ``ir_roughness``; without boxes those are NaN.
 
     Returns
     -------
@@ -140,11 +152,15 @@ def compute(
     ['ag', 'en', 'mi', 'qabf', 'scd', 'vif']
     """
     ids = resolve_metrics(metrics)
+    pixel_ids = [m for m in ids if m not in OBJECT_METRICS]
     batch = prepare_batch(fused, ir, vis, get_convention(convention), data_range)
     if batch.n_images != 1:
         raise ValueError(f"compute() scores one triple, got a batch of {batch.n_images}: use compute_batch()")
-    values = evaluate(batch, ids)
-    return {k: float(_backend.to_numpy(v)[0]) for k, v in values.items()}
+    values = {k: float(_backend.to_numpy(v)[0]) for k, v in evaluate(batch, pixel_ids).items()}
+    object_ids = [m for m in ids if m in OBJECT_METRICS]
+    if object_ids:
+        values.update(object_measures(_backend.to_numpy(fused), _backend.to_numpy(ir), boxes, object_ids))
+    return {m: values[m] for m in ids}
 
 
 @dataclass
