@@ -40,7 +40,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (the median is reported)")
     parser.add_argument("--data-root", default=None, help="folder holding datasets/ and results/")
-    parser.add_argument("--output", type=Path, default=None, help="write Markdown here and a .png plot beside it")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="write the tables here (Markdown) and a .png plot beside"
+    )
     return parser.parse_args()
 
 

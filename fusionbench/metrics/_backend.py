@@ -53,29 +53,35 @@ def namespace(x: Any) -> Any:
     return array_api_compat.array_namespace(x)
 
 
-def sep_filter(x: Any, kernel_rows: np.ndarray, kernel_cols: np.ndarray, border: Border) -> Any:
+def sep_filter(
+    x: Any, kernel_rows: np.ndarray, kernel_cols: np.ndarray, border: Border, out: np.ndarray | None = None
+) -> Any:
     """Correlate every image of ``x`` (M, H, W) with ``outer(kernel_rows, kernel_cols)``.
 
     ``kernel_rows`` runs down the rows (vertical taps), ``kernel_cols`` along the columns. The result
     is correlation, not convolution (flip the kernels for MATLAB ``conv2``). ``border``:
     ``valid`` (MATLAB ``filter2(...,'valid')``: no padding, output shrinks by the kernel size - 1),
     ``zero``/``replicate``/``reflect101`` ('same' size with that padding; reflect101 mirrors
-    without repeating the edge pixel).
+    without repeating the edge pixel). ``out``: a float64 (M, H, W) array the numpy path writes
+    into (e.g. a :func:`scratch` buffer); ignored for torch.
     """
     kr = np.asarray(kernel_rows, dtype=np.float64).ravel()
     kc = np.asarray(kernel_cols, dtype=np.float64).ravel()
     if is_torch(x):
         return _sep_filter_torch(x, kr, kc, border)
-    return _sep_filter_numpy(x, kr, kc, border)
+    return _sep_filter_numpy(x, kr, kc, border, out)
 
 
-def _sep_filter_numpy(x: np.ndarray, kr: np.ndarray, kc: np.ndarray, border: Border) -> np.ndarray:
+def _sep_filter_numpy(
+    x: np.ndarray, kr: np.ndarray, kc: np.ndarray, border: Border, out: np.ndarray | None = None
+) -> np.ndarray:
     m, h, w = x.shape
     if border == "valid":
         oh, ow = h - kr.size + 1, w - kc.size + 1
         if oh <= 0 or ow <= 0:
             return np.zeros((m, max(oh, 0), max(ow, 0)), dtype=np.float64)
-    out = np.empty((m, h, w), dtype=np.float64)
+    if out is None:
+        out = np.empty((m, h, w), dtype=np.float64)
     for i in range(m):
         dst = out[i]  # OpenCV writes straight into this contiguous (H, W) view: no extra copy
         res = cv2.sepFilter2D(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.fft
 
 from fusionbench.metrics import _backend
 
@@ -55,6 +54,8 @@ def filter_spectrum(x: Any, half: np.ndarray) -> Any:
             return torch.from_numpy(filter_spectrum(x.detach().numpy(), half))
         kernel = torch.tensor(half, dtype=torch.float64, device=x.device)  # a copy: `half` is read-only
         return torch.fft.irfft2(torch.fft.rfft2(x) * kernel, s=(h, w))
+    import scipy.fft  # here, not at import: it is a fifth of the command line's start-up
+
     return scipy.fft.irfft2(scipy.fft.rfft2(x) * half, s=(h, w))
 
 

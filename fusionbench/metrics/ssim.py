@@ -37,32 +37,56 @@ _UNIFORM_7 = np.full(7, 1.0 / 7.0)
 def ssim_map_mean(
     x: Any, y: Any, window: np.ndarray, border: str, dynamic_range: float, covariance_scale: float = 1.0
 ) -> Any:
-    """Mean SSIM of two image stacks (M, H, W) with a separable ``window`` and ``border`` rule.
+    """Mean SSIM of two image stacks (M, H, W) with a separable ``window`` and ``border`` rule."""
+    return ssim_map_means(x, [y], window, border, dynamic_range, covariance_scale)[0]
+
+
+def ssim_map_means(
+    x: Any, ys: list[Any], window: np.ndarray, border: str, dynamic_range: float, covariance_scale: float = 1.0
+) -> list[Any]:
+    """``[mean SSIM(x, y) for y in ys]`` (stacks (M, H, W)), sharing x's local moments.
 
     Computed block by block of rows on the CPU ('valid': bands overlapping by the window size - 1;
-    other borders: bands with a halo of half the window), never as whole-image maps.
+    other borders: bands with a halo of half the window), never as whole-image maps. The SSIM map
+    is symmetric in its two images, so SSIM(y, x) is the same number.
     """
     xp = _backend.namespace(x)
     h, w = x.shape[-2:]
     k = window.size
     moments = functools.partial(_local_moments, window, border)
-    ssim = functools.partial(_ssim_map, dynamic_range, covariance_scale)
+    ssim = functools.partial(_ssim_maps, dynamic_range, covariance_scale)
     if border == "valid":
-        total = 0.0
+        totals: list[Any] = [0.0] * len(ys)
         for rows in _backend.row_bands(x, k - 1):
-            total = total + xp.sum(ssim(*moments(x[:, rows], y[:, rows]))[0], axis=(-2, -1))
-        return total / (max(h - k + 1, 0) * max(w - k + 1, 0))
-    (total,) = _backend.pixel_sums(ssim, x, y, per_band=moments, halo=k // 2)
-    return total / (h * w)
+            maps = ssim(*moments(x[:, rows], *(y[:, rows] for y in ys)))
+            totals = [t + xp.sum(m, axis=(-2, -1)) for t, m in zip(totals, maps, strict=True)]
+        return [t / (max(h - k + 1, 0) * max(w - k + 1, 0)) for t in totals]
+    sums = _backend.pixel_sums(ssim, x, *ys, per_band=moments, halo=k // 2)
+    return [t / (h * w) for t in sums]
 
 
-def _local_moments(window: np.ndarray, border: str, x: Any, y: Any) -> tuple[Any, ...]:
-    """Window means of X, Y, X^2, Y^2 and XY."""
+def _local_moments(window: np.ndarray, border: str, x: Any, *ys: Any) -> tuple[Any, ...]:
+    """Window means of X and X^2, then of Y, Y^2 and XY for each Y (one band: on the CPU into
+    reused scratch buffers, which the caller reads before the next band)."""
+    cpu = isinstance(x, np.ndarray)
+    names = iter(range(3 * len(ys) + 2))
 
-    def filt(z: Any) -> Any:
-        return _backend.sep_filter(z, window, window, border)  # type: ignore[arg-type]
+    def filt(z: Any, y: Any = None) -> Any:
+        k = next(names)
+        if y is not None:  # the product z * y, in scratch on the CPU
+            z = np.multiply(z, y, out=_backend.scratch("ssim_product", z.shape)) if cpu else z * y
+        out = _backend.scratch(f"ssim_moment{k}", x.shape) if cpu else None
+        return _backend.sep_filter(z, window, window, border, out=out)  # type: ignore[arg-type]
 
-    return filt(x), filt(y), filt(x * x), filt(y * y), filt(x * y)
+    return filt(x), filt(x, x), *(m for y in ys for m in (filt(y), filt(y, y), filt(x, y)))
+
+
+def _ssim_maps(dynamic_range: float, covariance_scale: float, mx: Any, exx: Any, *per_y: Any) -> list[Any]:
+    """The SSIM map of X with each Y from :func:`_local_moments`' window means."""
+    return [
+        _ssim_map(dynamic_range, covariance_scale, mx, my, exx, eyy, exy)[0]
+        for my, eyy, exy in zip(per_y[0::3], per_y[1::3], per_y[2::3], strict=True)
+    ]
 
 
 def _ssim_map(
@@ -95,14 +119,15 @@ def _ssim_map(
 def ssim_kernel(batch: Any) -> Any:
     conv = batch.convention
     f, a, b = batch.f, batch.a, batch.b
-    if conv.ssim == "wang_valid_sum":
-        return ssim_map_mean(a, f, _GAUSS_11, "valid", 255.0) + ssim_map_mean(b, f, _GAUSS_11, "valid", 255.0)
-    if conv.ssim == "skimage_sum":
-        scale = 49.0 / 48.0
-        dr = conv.ssim_dynamic_range
-        return ssim_map_mean(f, a, _UNIFORM_7, "valid", dr, scale) + ssim_map_mean(f, b, _UNIFORM_7, "valid", dr, scale)
     dr = conv.ssim_dynamic_range
-    return 0.5 * ssim_map_mean(f, a, _GAUSS_11, "replicate", dr) + 0.5 * ssim_map_mean(f, b, _GAUSS_11, "replicate", dr)
+    if conv.ssim == "wang_valid_sum":  # VIFB: SSIM(A, F) + SSIM(B, F), the same numbers as SSIM(F, .)
+        s_a, s_b = ssim_map_means(f, [a, b], _GAUSS_11, "valid", 255.0)
+        return s_a + s_b
+    if conv.ssim == "skimage_sum":
+        s_a, s_b = ssim_map_means(f, [a, b], _UNIFORM_7, "valid", dr, 49.0 / 48.0)
+        return s_a + s_b
+    s_a, s_b = ssim_map_means(f, [a, b], _GAUSS_11, "replicate", dr)
+    return 0.5 * s_a + 0.5 * s_b
 
 
 def ssim(
