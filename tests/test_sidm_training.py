@@ -314,3 +314,17 @@ def test_table2_seed_statistics_and_paired_tests_against_row_7() -> None:
     assert bool(result.loc["g1", "mi_beyond_seeds"])  # 0.5 apart with tiny seed spread
     assert not bool(result.loc["g3", "mi_beyond_seeds"])  # the seeds of g3 spread by 0.2 each
     assert np.isnan(result.loc["g7", "mi_p"])
+
+
+def test_edge_scale_starts_small_and_can_be_fixed_as_the_spec_has_it(tmp_path: Path) -> None:
+    base = dict(width="lite", ablation="g2", stage2_steps=3, stage2_patch=32, batch=2, sources=["demo/test"])
+    learnt = train(TrainConfig(**base, validation_pairs=0), tmp_path / "learnt", data_root=tmp_path / "data")
+    fixed = train(
+        TrainConfig(**base, validation_pairs=0, edge_scale_init=1.0, edge_scale_trainable=False),
+        tmp_path / "fixed",
+        data_root=tmp_path / "data",
+    )
+    learnt_scale = float(torch.load(learnt, weights_only=True)["state_dict"]["fusion.megb_ir.edge_scale"])
+    fixed_scale = float(torch.load(fixed, weights_only=True)["state_dict"]["fusion.megb_ir.edge_scale"])
+    assert learnt_scale != 0.1 and abs(learnt_scale - 0.1) < 0.01  # started at 0.1, moved by Adam's steps
+    assert fixed_scale == 1.0

@@ -104,6 +104,8 @@ class TrainConfig:
     lambda_target: float = 2.0
     gradient_target: str = "signed"
     target_fraction: float = 0.5
+    edge_scale_init: float = 0.1
+    edge_scale_trainable: bool = True
     stage1_stop_accuracy: float = 0.95
     seed: int = 0
     sources: list[str] = field(default_factory=lambda: list(DEFAULT_SOURCES))
@@ -679,6 +681,17 @@ def _prepare_stage1(
     return load_stage1(model, stage1_file, config.width)
 
 
+def _set_edge_scale(model: SIDMNet, config: TrainConfig) -> None:
+    """MEGB's edge-path scale: started at ``edge_scale_init``, learnt unless ``edge_scale_trainable`` is off
+    (``edge_scale_init=1, edge_scale_trainable=False`` is the spec's unscaled edge path). ``init_from``
+    loads a checkpoint's own scale over it."""
+    for megb in (model.fusion.megb_ir, model.fusion.megb_vi):
+        if megb.edge_scale is not None:
+            with torch.no_grad():
+                megb.edge_scale.fill_(config.edge_scale_init)
+            megb.edge_scale.requires_grad_(config.edge_scale_trainable)
+
+
 def _finished(config: TrainConfig, out: Path, final: Path) -> bool:
     if not (final.is_file() and (out / "training.json").is_file()):
         return False
@@ -705,6 +718,7 @@ def train(
     seed_everything(config.seed)
     started = time.perf_counter()
     model = SIDMNet(config.model_config)
+    _set_edge_scale(model, config)
     held_out = validation_ids(data_root, config.validation_pairs)
     pool = load_pool(config.sources, data_root, config.masks, config.use_masks, exclude=held_out)
     log = TrainingLog(out / "log.csv")
