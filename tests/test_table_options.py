@@ -23,3 +23,20 @@ def test_a_row_per_option_set_with_its_own_values(tmp_path: Path) -> None:
     assert list(frame["method_id"]) == ["lp[levels=1]", "lp[levels=4]"]
     assert list(frame["method"]) == ["LP (levels=1)", "LP (levels=4)"]
     assert frame["ag"].iloc[0] != frame["ag"].iloc[1]  # two configurations, two runs
+
+
+def test_lists_keep_commas_inside_brackets_and_figures_take_options() -> None:
+    from fusionbench.reports.figures import panel_specs
+    from fusionbench.reports.tables import split_list
+
+    assert split_list("a,sidm[x=1,y=2],seafusion[stretch=true]@tno") == [
+        "a",
+        "sidm[x=1,y=2]",
+        "seafusion[stretch=true]@tno",
+    ]
+    specs = panel_specs("ir,seafusion[stretch=true],sidm[ablation=g3,width=lite]")
+    assert [(s.name, s.options) for s in specs] == [
+        ("ir", {}),
+        ("seafusion", {"stretch": True}),
+        ("sidm", {"ablation": "g3", "width": "lite"}),
+    ]

@@ -166,10 +166,15 @@ def parse_ablation(text: str) -> list[str]:
 def panel_specs(methods: str | Sequence[str], ablation: Sequence[str] | None = None) -> list[PanelSpec]:
     """The panels named by ``--methods`` (``ir``/``vis`` are the sources); with ``ablation``, one panel
     per variant of each method (built with ``ablation=<variant>``), labelled by the variant."""
-    names = [n.strip() for n in (methods.split(",") if isinstance(methods, str) else methods) if n.strip()]
+    from fusionbench.reports.tables import split_list, split_method_options
+
+    names = [n.strip() for n in (split_list(methods) if isinstance(methods, str) else methods) if n.strip()]
     if not names:
         raise ValueError("--methods: no methods given")
-    specs = [PanelSpec(n) for n in dict.fromkeys(names)]
+    specs = []
+    for name in dict.fromkeys(names):
+        method_id, options = split_method_options(name)
+        specs.append(PanelSpec(method_id, options))
     if not ablation:
         return specs
     fused = [s for s in specs if not s.is_source]

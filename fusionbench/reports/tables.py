@@ -31,9 +31,14 @@ FORMATS = ("csv", "markdown", "latex", "text")
 PARTIAL_MARK = "\u2020"
 
 
+def split_list(text: str) -> list[str]:
+    """Split a comma-separated list, keeping commas inside ``[...]`` (``a,sidm[x=1,y=2]`` -> 2 items)."""
+    return [part for part in re.split(r",(?![^\[]*\])", text)]
+
+
 def _split_names(names: str | Sequence[str]) -> list[str]:
     if isinstance(names, str):
-        names = names.split(",")
+        names = split_list(names)
     result = [n.strip() for n in names if n and n.strip()]
     if not result:
         raise ValueError("no names given")
