@@ -20,8 +20,15 @@ from fusionbench.metrics.api import prepare_batch
 from tests.metric_fixtures import synthetic_triple
 
 #: The metrics with an integer fast path.
-FAST = ["mi", "vif", "ag", "scd", "en", "qabf", "sd", "sf", "cc", "psnr", "mse", "ce", "ei"]
-CONVENTIONS = ["tang", "tang-corrected", "tang-old", "vifb", "cdd"]
+FAST = ["mi", "vif", "ag", "scd", "en", "qabf", "sd", "sf", "cc", "psnr", "mse", "ce", "ei", "nabf"]
+CONVENTIONS = [
+    "tang",
+    "tang-corrected",
+    "tang-old",
+    "vifb",
+    "cdd",
+    get_convention("tang").replace(nabf_swapped_args=True),
+]
 
 
 def as_float(images):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import operator
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,10 +19,10 @@ from fusionbench.io import write_image_atomic
 from fusionbench.metrics import compute_batch, parallel
 from tests.metric_fixtures import synthetic_triple
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.mark.parametrize("start", ["fork", "loky"])
-def test_imap_keeps_the_order_and_raises_what_the_function_raised(start, monkeypatch):
-    monkeypatch.setattr(parallel, "start_method", lambda: start)
+
+def test_imap_keeps_the_order_and_raises_what_the_function_raised():
     items = list(range(-3, 9))
     for workers in (1, 2):
         assert list(parallel.imap(operator.neg, items, workers)) == [-i for i in items]
@@ -30,9 +32,42 @@ def test_imap_keeps_the_order_and_raises_what_the_function_raised(start, monkeyp
         list(parallel.imap(operator.neg, items, 0))
 
 
-def test_start_method_forks_only_without_torch(monkeypatch):
+def test_start_method_forks_only_a_process_without_threads_or_torch(monkeypatch):
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert parallel.start_method() == "fork"
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 2)
+    assert parallel.start_method() == "loky"
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     monkeypatch.setitem(sys.modules, "torch", object())
     assert parallel.start_method() == "loky"
+
+
+FORKED_RUN = """
+import cv2, numpy as np, operator
+from fusionbench.metrics import compute_batch, parallel
+from tests.metric_fixtures import synthetic_triple
+cv2.setNumThreads(2)
+cv2.GaussianBlur(np.zeros((2000, 2000)), (31, 31), 5)  # OpenCV's thread pool is up before the fork
+assert parallel.start_method() == "fork", parallel.start_method()
+assert list(parallel.imap(operator.neg, range(20), 2)) == [-i for i in range(20)]
+assert cv2.getNumThreads() == 2
+triples = [synthetic_triple(s, shape=(300, 260)) for s in range(4)]
+fused, ir, vis = zip(*triples)
+one = compute_batch(fused, ir, vis, metrics="all")
+two = compute_batch(fused, ir, vis, metrics="all", workers=2)
+assert one.equals(two)
+print("ok")
+"""
+
+
+def test_workers_forked_from_a_fresh_process_after_opencv_used_its_threads():
+    """The command line's case: a fresh single-threaded process forks (in a subprocess, since this
+    test session may hold threads); must not hang, and gives the values of one process."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_RUN], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_compute_batch_on_two_workers_equals_one_worker_exactly():
