@@ -75,6 +75,7 @@ def test_missing_dask_says_how_to_install_it(monkeypatch):
         make_backend(2, "local")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("workers", "scheduler"), [(1, None), (2, None), (2, "local")])
 def test_every_unit_comes_back_once_with_the_threads_set_per_worker(workers, scheduler):
     with open_backend(workers, scheduler) as backend:
@@ -107,6 +108,7 @@ def _runs_per_unit(log: Path) -> dict[int, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_a_dead_process_worker_reruns_only_unfinished_units(tmp_path):
     backend = ProcessBackend(2)
     results, before_crash = {}, []
@@ -148,6 +150,7 @@ def local_cluster():
         yield backend
 
 
+@pytest.mark.slow
 def test_killing_a_dask_worker_mid_run_reruns_only_its_units_with_identical_results(tmp_path, local_cluster):
     """Acceptance: a real LocalCluster (processes); one worker is SIGKILLed while the run fuses."""
     client = local_cluster.client
@@ -208,6 +211,7 @@ def test_killing_a_dask_worker_mid_run_reruns_only_its_units_with_identical_resu
     assert temp_files(out) == []
 
 
+@pytest.mark.slow
 def test_scheduler_local_gives_the_serial_results(tmp_path):
     dirs = make_pair_folders(tmp_path / "data", 6, shape=(64, 80))
     options = {"ir": dirs["ir"], "vi": dirs["vi"]}
@@ -226,6 +230,7 @@ def test_scheduler_local_gives_the_serial_results(tmp_path):
     assert dask.attrs["manifest"]["backend"] == expected
 
 
+@pytest.mark.slow
 def test_the_cli_joins_a_running_scheduler_by_address(tmp_path):
     """``fusionbench run --scheduler tcp://...`` from another process, as on a real cluster."""
     dirs = make_pair_folders(tmp_path / "data", 4, shape=(64, 80))
@@ -246,6 +251,7 @@ def test_the_cli_joins_a_running_scheduler_by_address(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_table_runs_share_one_local_cluster_and_match_serial(tmp_path):
     args = ["table", "--methods", "average,max", "--datasets", "demo", "--metrics", "en,ag", "--format", "csv"]
     serial = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "s")])
@@ -261,6 +267,7 @@ def _kill_own_worker(x: int) -> int:
     return x
 
 
+@pytest.mark.slow
 def test_a_unit_that_keeps_killing_dask_workers_is_given_up_with_a_clear_error():
     import dask
 

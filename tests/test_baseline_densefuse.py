@@ -68,6 +68,7 @@ def test_auto_encoder_reconstructs_its_input(method):
 # -- strategies -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_l1_weights_by_channel_l1_norm():
     a = torch.tensor([[3.0, 0.0], [0.0, 0.0]]).reshape(1, 2, 1, 2)  # activities 3, 0
     b = torch.tensor([[-1.0, 0.0], [0.0, 0.0]]).reshape(1, 2, 1, 2)  # activities 1, 0
@@ -102,11 +103,13 @@ def test_reproduces_published_tno_images(stretched, shared_root, pair):
     assert psnr_8bit(ours[4:-4, 4:-4], expected[4:-4, 4:-4]) >= SMALL_PAIRS[pair]
 
 
+@pytest.mark.slow
 def test_worst_published_pair(stretched, shared_root):
     ir, vis = tno_pair(shared_root, "04")
     assert psnr_8bit(fuse(stretched, ir, vis), published(shared_root, "densefuse", "04")) >= 39.0  # 39.1 dB
 
 
+@pytest.mark.slow
 def test_published_images_were_made_by_addition_not_l1(stretched, weights_dir, shared_root):
     ir, vis = tno_pair(shared_root, "37")
     expected = published(shared_root, "densefuse", "37")
@@ -115,6 +118,7 @@ def test_published_images_were_made_by_addition_not_l1(stretched, weights_dir, s
     assert np.abs(fuse(stretched, ir, vis).astype(int) - expected).max() <= 2
 
 
+@pytest.mark.slow
 def test_default_does_not_stretch(method, stretched, shared_root):
     ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "37"))
     raw = method.fuse(ir, vis)

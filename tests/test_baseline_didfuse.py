@@ -96,6 +96,7 @@ def test_bare_state_dict_is_refused_with_the_expected_layout(tmp_path, weights_d
 # -- behaviour ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_decoder_reconstructs_a_source(weights_dir, shared_root):
     # Averaging a source with itself leaves its features unchanged, so the output is the
     # auto-encoder's reconstruction: close to the input if every layer is wired and loaded right.
@@ -106,6 +107,7 @@ def test_decoder_reconstructs_a_source(weights_dir, shared_root):
             assert psnr_unit(method.fuse(x, x), x) > 30.0, pair
 
 
+@pytest.mark.slow
 def test_rules_differ_and_stay_in_range(weights_dir, shared_root):
     ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "08"))
     outputs = {
@@ -128,6 +130,7 @@ def test_l1_norm_rule_handles_zero_activity(weights_dir):
     assert combined[0, 0, 2, 2] == 1.0 and combined[0, 0, 0, 0] == 0.0
 
 
+@pytest.mark.slow
 def test_fused_tno_pair_follows_both_sources(method, shared_root):
     ir, vis = tno_pair(shared_root, "34")  # sources nearly uncorrelated (r = 0.05)
     out = fuse(method, ir, vis)

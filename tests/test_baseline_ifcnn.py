@@ -93,6 +93,7 @@ def test_colour_vis_keeps_its_chroma(method, shared_root):
     assert out.shape == (*ir.shape, 3) and out.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_fidelity_to_published_tno_images(method, shared_root):
     reached = {}
     for pair in FIDELITY_PAIRS:

@@ -63,6 +63,7 @@ def test_same_padding_is_zero_padding(method):
 # -- fidelity -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reproduces_published_tno_images(stretched, shared_root):
     scores = []
     for pair in PAIRS:

@@ -75,6 +75,7 @@ def test_padding_is_zero(method):
 # -- fidelity -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", SMALL_PAIRS)
 def test_reproduces_published_tno_images(stretched, shared_root, pair):
     ir, vis = tno_pair(shared_root, pair)
@@ -90,6 +91,7 @@ def test_reproduces_published_tno_images(stretched, shared_root, pair):
         assert psnr_8bit(ours, published[..., channel]) >= 88.0
 
 
+@pytest.mark.slow
 def test_default_does_not_stretch(method, stretched, shared_root):
     ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "37"))
     raw = method.fuse(ir, vis)
@@ -107,6 +109,7 @@ def test_stretch_truncate_levels():
     assert stretch_truncate(torch.full((1, 1, 2, 2), 0.4)).abs().max() == 0  # constant image
 
 
+@pytest.mark.slow
 def test_inputs_are_vis_then_ir(method):
     # The two encoders differ, so swapping IR and VIS changes the result.
     rng = np.random.default_rng(3)
@@ -114,6 +117,7 @@ def test_inputs_are_vis_then_ir(method):
     assert np.abs(method.fuse(a, b) - method.fuse(b, a)).mean() > 1e-3
 
 
+@pytest.mark.slow
 def test_output_is_uint8_gray_for_gray_vis_and_rgb_for_colour(method):
     rng = np.random.default_rng(2)
     ir = rng.integers(0, 256, (16, 20), dtype=np.uint8)

@@ -84,6 +84,7 @@ def test_image_statistics_equal_the_authors_training_mode_run(method, shared_roo
     np.testing.assert_allclose(method.fuse(ir / 255.0, vis / 255.0), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_running_statistics_option(weights_dir, shared_root):
     ir, vis = tno_pair(shared_root, "34")
     running = get_method("tardal", weights=weights_dir, batchnorm="running")

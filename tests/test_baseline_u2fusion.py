@@ -101,6 +101,7 @@ def test_padding_is_reflect_not_zero(method):
 # -- fidelity -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", SMALL_PAIRS)
 def test_reproduces_published_tno_images(stretched, shared_root, pair):
     ir, vis = tno_pair(shared_root, pair)
@@ -111,6 +112,7 @@ def test_reproduces_published_tno_images(stretched, shared_root, pair):
     assert psnr_8bit(ours, published) >= 90.0
 
 
+@pytest.mark.slow
 def test_without_stretch_only_the_range_differs(method, stretched, shared_root):
     ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "08"))
     raw = method.fuse(ir, vis)
@@ -119,6 +121,7 @@ def test_without_stretch_only_the_range_differs(method, stretched, shared_root):
     np.testing.assert_allclose(stretched.fuse(ir, vis), expected, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_source_order_matters(weights_dir, method, shared_root):
     ir, vis = (x.astype(np.float32) / 255 for x in tno_pair(shared_root, "37"))
     swapped = get_method("u2fusion", weights=weights_dir, source_order="vis_ir")

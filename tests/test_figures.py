@@ -195,6 +195,7 @@ def standin(monkeypatch):
     return _Ablated.id
 
 
+@pytest.mark.slow
 def test_ablation_variants_each_get_their_own_run_and_panel(standin):
     ctx = RunContext(progress=False)
     fig, boxes = comparison(ctx, "demo", "demo_02", ["ir", "vis", standin], boxes="auto", ablation=["g1", "g4", "g7"])
@@ -221,6 +222,7 @@ def invoke(*args: object):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_figure_command_writes_pdf_and_png_from_the_cached_runs(tmp_path, monkeypatch):
     out = tmp_path / "fig.pdf"
     args = ["figure", "--dataset", "demo", "--pair", "demo_03", "--methods", "ir,vis,average,max", "--out", out]

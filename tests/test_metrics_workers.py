@@ -61,6 +61,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_workers_forked_from_a_fresh_process_after_opencv_used_its_threads():
     """The command line's case: a fresh single-threaded process forks (in a subprocess, since this
     test session may hold threads); must not hang, and gives the values of one process."""

@@ -103,6 +103,7 @@ def test_unknown_method_and_dataset_errors_name_close_matches(tmp_path):
         fusionbench.run("gff", "mrss", out=tmp_path)
 
 
+@pytest.mark.slow
 def test_sigkill_part_way_then_resume_gives_identical_results(tmp_path):
     """Kill a run with SIGKILL after some pairs, rerun it: same per-image CSV, no partial files."""
     dirs = make_pair_folders(tmp_path / "data", 40, shape=(160, 200))
@@ -133,6 +134,7 @@ def test_sigkill_part_way_then_resume_gives_identical_results(tmp_path):
     assert temp_files(killed_out) == []
 
 
+@pytest.mark.slow
 def test_sigkill_at_ten_random_points_every_resume_matches_an_uninterrupted_run(tmp_path):
     """Ten runs killed with SIGKILL at random points (seeded): each resumed run ends with the per-image
     CSV and store rows of an uninterrupted run, and no temp file is left."""
@@ -168,6 +170,7 @@ def test_sigkill_at_ten_random_points_every_resume_matches_an_uninterrupted_run(
     assert len(set(points)) >= 4, f"the kills did not land at different points: {points}"
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_output_folder_neither_corrupt_nor_duplicate_rows(tmp_path):
     pairs = 16
     dirs = make_pair_folders(tmp_path / "data", pairs, shape=(120, 160))
@@ -209,6 +212,7 @@ def test_changed_method_config_or_input_file_recomputes_only_what_changed(tmp_pa
     assert again.set_index("image").loc["p001", "en"] != first.set_index("image").loc["p001", "en"]
 
 
+@pytest.mark.slow
 def test_workers_and_scheduler_are_recorded_and_give_the_serial_values(tmp_path):
     serial = fusionbench.run("gff", "demo", out=tmp_path / "serial", metrics=["en", "qabf"])
     parallel = fusionbench.run("gff", "demo", out=tmp_path / "parallel", metrics=["en", "qabf"], workers=2)
