@@ -328,3 +328,15 @@ def test_edge_scale_starts_small_and_can_be_fixed_as_the_spec_has_it(tmp_path: P
     fixed_scale = float(torch.load(fixed, weights_only=True)["state_dict"]["fusion.megb_ir.edge_scale"])
     assert learnt_scale != 0.1 and abs(learnt_scale - 0.1) < 0.01  # started at 0.1, moved by Adam's steps
     assert fixed_scale == 1.0
+
+
+def test_selection_gates_on_targets_and_roughness_then_takes_the_best_score() -> None:
+    from fusionbench.training.validation import select
+
+    def row(step: int, score: float, contrast: float, rough: float) -> dict:
+        return {"step": step, "score": score, "target_contrast": contrast, "ir_roughness": rough,
+                "ir_self_roughness": 0.05}  # fmt: skip
+
+    rows = [row(500, 8.0, 0.7, 0.06), row(1000, 9.5, 0.1, 0.13), row(1500, 8.8, 0.65, 0.07), row(2000, 8.9, 0.6, 0.08)]
+    assert select(rows)["step"] == 1500  # 1000 lost its targets (ridges); 2000 is 1.6x as rough as the IR
+    assert select([row(500, 8.0, 0.2, 0.06), row(1000, 9.0, 0.3, 0.2)])["step"] == 1000  # none qualifies: most contrast

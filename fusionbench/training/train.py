@@ -731,14 +731,36 @@ def train(
         snapshots(0)  # the starting point, for comparison
     stage2 = train_stage2(model, config, pool, out, log, progress, snapshot=snapshots)
     plot_log(out / "log.csv", out / "loss.png")
-    step, chosen = snapshots.chosen(stage2["steps"])
+    training = _training_record(config, model, pool, held_out, stage1, stage2, started, command)
+    return _write_selected(model, snapshots, stage2["steps"], training, final)
+
+
+def _write_selected(
+    model: SIDMNet, snapshots: Snapshots, last_step: int, training: dict[str, Any], final: Path
+) -> Path:
+    """Load the snapshot :meth:`Snapshots.chosen` picks into ``model`` and write it as the final checkpoint."""
+    step, chosen = snapshots.chosen(last_step)
     selected = read_checkpoint(snapshots.path(step))
     model.load_state_dict(selected["state_dict"])
-    training = _training_record(config, model, pool, held_out, stage1, stage2, started, command)
-    training["selected"] = {"step": step, "validation": chosen}
+    training = {**training, "selected": {"step": step, "validation": chosen}}
     digest = save_model(model, final, training)
-    (out / "training.json").write_text(json.dumps({**training, "checkpoint": final.name, "sha256": digest}, indent=2))
+    record = {**training, "checkpoint": final.name, "sha256": digest}
+    (final.parent / "training.json").write_text(json.dumps(record, indent=2))
     return final
+
+
+def reselect(out_dir: str | os.PathLike[str]) -> Path:
+    """Apply the current selection rule to a finished run's ``validation.csv`` and rewrite its final checkpoint.
+
+    For a run that finished under an earlier rule; the training record is kept and ``selected`` replaced.
+    """
+    out = Path(out_dir)
+    record = json.loads((out / "training.json").read_text())
+    final = out / record["checkpoint"]
+    model = SIDMNet(SIDMConfig.from_dict(read_checkpoint(final)["config"]))
+    snapshots = Snapshots(model, out, [])  # reads validation.csv; scores nothing
+    training = {k: v for k, v in record.items() if k not in ("checkpoint", "sha256", "selected")}
+    return _write_selected(model, snapshots, int(record["stage2"]["steps"]), training, final)
 
 
 def _training_record(

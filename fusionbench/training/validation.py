@@ -27,7 +27,7 @@ from fusionbench.datasets.boxes import Box, pair_boxes
 
 SEED_SIX = ("mi", "vif", "ag", "scd", "en", "qabf")
 MIN_TARGET_CONTRAST = 0.5
-MAX_ROUGHNESS_RATIO = 1.25
+MAX_ROUGHNESS_RATIO = 1.5
 
 
 @dataclass(frozen=True)
