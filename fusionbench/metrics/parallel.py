@@ -13,7 +13,7 @@ Any other process (a notebook, a test session, a GUI) gets joblib's loky pool, r
 Each worker runs OpenCV on one thread, so that N workers share the cores instead of competing for
 them. Results come back in input order and are the same numbers as in one process: OpenCV filters
 each output pixel the same way whatever its thread count, the kernels' float sums are numpy's
-pairwise sums (no threads), and BLAS is used only for dot products of integer images, which are exact.
+pairwise sums (no threads), and the sums of products of integer images are exact in any order.
 """
 
 from __future__ import annotations
