@@ -42,8 +42,10 @@ from tests.test_report_html import CHROMIUM_ARGS, chromium_or_skip
 
 #: A process that decodes what it should refuse goes far above this (30000 x 30000 pixels: 0.9 GB or more).
 MEMORY_BOUND = 1 << 30
-#: Python, run in the child, that prints the child's own peak RSS in bytes as JSON.
-PEAK_RSS = "import resource; peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024"
+#: Python, run in the child, that sets ``peak`` to the child's own peak RSS in bytes: VmHWM, the high-water
+#: mark of the memory the child has mapped since its exec (getrusage's ru_maxrss would also count the
+#: RSS of this test process, which the child inherits at fork).
+PEAK_RSS = "peak = next(int(line.split()[1]) * 1024 for line in open('/proc/self/status') if line.startswith('VmHWM:'))"
 
 
 def pair_folders(root: Path, count: int, seed: int, shape=(96, 128), stems=None) -> dict[str, Path]:
