@@ -176,6 +176,18 @@ def filter_valid_2d(x: np.ndarray, kernel: np.ndarray, out: np.ndarray | None = 
     return res[r : h - r, r : w - r]
 
 
+def filter_valid_rows(x: np.ndarray, kernel: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`filter_valid_2d` with every column kept: the valid rows, whole (contiguous); columns
+    closer than the kernel radius to the sides hold OpenCV's border-rule values, for callers that
+    crop them later."""
+    h, w = x.shape
+    r = (kernel.size - 1) // 2
+    if h <= 2 * r or w <= 2 * r:
+        return np.zeros((max(h - 2 * r, 0), w))
+    res = cv2.sepFilter2D(x, cv2.CV_64F, kernel, kernel, dst=out, borderType=cv2.BORDER_REFLECT_101)
+    return res[r : h - r]
+
+
 def is_cpu(x: Any) -> bool:
     """True for numpy arrays and CPU tensors."""
     return not is_torch(x) or x.device.type == "cpu"

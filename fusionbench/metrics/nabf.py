@@ -148,7 +148,7 @@ def _strength_angle_integer(
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(gv, gh, out=gv)
     np.arctan(gv, out=gv)
-    np.copyto(gv, 0.0, where=both_zero)
+    np.putmask(gv, both_zero, 0.0)
     return g, gv
 
 
@@ -161,7 +161,7 @@ def _artefact_sums(
     np.minimum(gx, gf, out=g_rel)
     with np.errstate(divide="ignore", invalid="ignore"):
         g_rel /= a_rel
-    np.copyto(g_rel, 0.0, where=a_rel == 0)  # 0 where either strength is 0
+    np.putmask(g_rel, a_rel == 0, 0.0)  # 0 where either strength is 0
     np.subtract(ax, af, out=a_rel)
     np.abs(a_rel, out=a_rel)
     a_rel -= math.pi / 2
@@ -177,10 +177,10 @@ def _artefact_sums(
     g_rel *= a_rel
     np.sqrt(g_rel, out=g_rel)  # Q_XF
     np.power(gx, 1.5, out=weight)
-    np.copyto(weight, 0.001, where=gx < 2)
+    np.putmask(weight, gx < 2, 0.001)
     np.subtract(1.0, g_rel, out=g_rel)
     g_rel *= weight
-    np.copyto(g_rel, 0.0, where=~artefact)
+    np.multiply(g_rel, artefact, out=g_rel)  # 0 outside the artefact mask
     return float(g_rel.sum()), float(weight.sum())
 
 

@@ -163,7 +163,7 @@ def _strength_orientation(sx: np.ndarray, sy: np.ndarray, name: str) -> tuple[np
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(y, x, out=y)
     np.arctan(y, out=y)
-    np.copyto(y, math.pi / 2, where=sx == 0)
+    np.putmask(y, sx == 0, math.pi / 2)  # putmask, not copyto(where=): no per-pixel branch
     return g, y
 
 
@@ -174,7 +174,7 @@ def _weighted_preservation(gx: np.ndarray, ax: np.ndarray, gf: np.ndarray, af: n
     np.maximum(gx, gf, out=a_rel)
     with np.errstate(divide="ignore", invalid="ignore"):
         g_rel /= a_rel
-    np.copyto(g_rel, gf if equal_rule == "raw" else 1.0, where=gx == gf)
+    np.putmask(g_rel, gx == gf, gf if equal_rule == "raw" else 1.0)
     g_rel -= DG
     g_rel *= KG
     cv2.exp(g_rel, dst=g_rel)  # OpenCV: as accurate as numpy (<= 1 ulp), faster

@@ -168,23 +168,30 @@ def _downsample_image(x: np.ndarray, w: np.ndarray, name: str) -> np.ndarray:
 
 def _band_sums(images: list[np.ndarray], w: np.ndarray, saturate: bool) -> tuple[list[float], list[float]]:
     """Numerator and denominator sums of one band for each reference ``images[1:]`` against the
-    distorted ``images[0]``: the local moments by 'valid' filtering, then :func:`_band_terms_sums`."""
+    distorted ``images[0]``: the local moments by 'valid' filtering, then :func:`_band_terms_sums`.
+
+    The formula runs on whole rows (contiguous arrays, faster than the column-cropped views) and
+    only the 'valid' columns are summed; the border columns hold finite values from OpenCV's
+    border rule and are dropped.
+    """
     d = images[0]
     shape = d.shape
+    cols = slice((w.size - 1) // 2, shape[1] - (w.size - 1) // 2)
 
     def moment(name: str, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         if y is not None:
             x = _product(x, y, saturate, _backend.scratch("vif_prod", shape))
-        return _backend.filter_valid_2d(x, w, _backend.scratch(name, shape))
+        return _backend.filter_valid_rows(x, w, _backend.scratch(name, shape))
 
     mu2 = moment("vif_mu2", d)
     s2 = moment("vif_s2", d, d)  # E[D^2], turned into max(E[D^2] - mu_D^2, 0) in place:
     s2 -= mu2 * mu2
     np.maximum(s2, 0.0, out=s2)
+    d_ok = np.greater_equal(s2, EPS, out=_backend.scratch("vif_dok", s2.shape), casting="unsafe")  # 1.0 or 0.0
     num, den = [], []
     for r in images[1:]:
         mu1, e11, e12 = moment("vif_mu1", r), moment("vif_e11", r, r), moment("vif_e12", r, d)
-        n, dd = _band_terms_sums(mu1, e11, mu2, s2, e12)
+        n, dd = _band_terms_sums(mu1, e11, mu2, s2, d_ok, e12, cols)
         num.append(n)
         den.append(dd)
     return num, den
@@ -199,23 +206,24 @@ def _product(x: np.ndarray, y: np.ndarray, saturate: bool, out: np.ndarray) -> n
 
 
 def _band_terms_sums(
-    mu1: np.ndarray, e11: np.ndarray, mu2: np.ndarray, s2: np.ndarray, e12: np.ndarray
+    mu1: np.ndarray, e11: np.ndarray, mu2: np.ndarray, s2: np.ndarray, d_ok: np.ndarray, e12: np.ndarray, cols: slice
 ) -> tuple[float, float]:
-    """Sums of :func:`_scale_terms`'s numerator and denominator over a band, in place in scratch.
+    """Sums over ``cols`` of :func:`_scale_terms`'s numerator and denominator, in place in scratch.
 
-    Same formula (s2 = max(E[D^2] - mu_D^2, 0) comes precomputed, shared by both references);
-    ``log10`` becomes the natural log, whose common factor ``1 / ln 10`` cancels in num / den.
+    Same formula: s2 = max(E[D^2] - mu_D^2, 0) and d_ok = (s2 >= eps) come precomputed, shared by
+    both references, and the guards are multiplications by 0/1 masks (no masked copies: those
+    branch per pixel); ``log10`` becomes the natural log, whose factor ``1 / ln 10`` cancels in num / den.
     """
     s1, s12, g, t = (_backend.scratch(f"vif_t{k}", mu1.shape) for k in range(4))
     np.multiply(mu1, mu1, out=s1)
     np.subtract(e11, s1, out=s1)
-    np.copyto(s1, 0.0, where=s1 < EPS)  # s1 < eps (negative included): 0 in both terms
+    np.multiply(s1, s1 >= EPS, out=s1)  # s1 < eps (negative included): 0 in both terms
     np.multiply(mu1, mu2, out=s12)
     np.subtract(e12, s12, out=s12)
     np.add(s1, EPS, out=g)
     np.divide(s12, g, out=g)
     np.maximum(g, 0.0, out=g)  # g < 0: 0
-    np.copyto(g, 0.0, where=s2 < EPS)  # sigma_D^2 < eps: g = 0
+    g *= d_ok  # sigma_D^2 < eps: g = 0
     np.multiply(g, s12, out=t)
     np.subtract(s2, t, out=t)
     np.maximum(t, EPS, out=t)  # sv^2 = max(s2 - g s12, eps)
@@ -224,10 +232,10 @@ def _band_terms_sums(
     g *= s1
     g /= t
     g += 1.0
-    num = float(cv2.log(g, dst=g).sum())
+    num = float(cv2.log(g, dst=g)[:, cols].sum())
     np.multiply(s1, 1.0 / SIGMA_N_SQ, out=t)
     t += 1.0
-    return num, float(cv2.log(t, dst=t).sum())
+    return num, float(cv2.log(t, dst=t)[:, cols].sum())
 
 
 def vif_single(ref: Any, dist: Any) -> Any:
