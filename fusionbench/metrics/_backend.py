@@ -145,13 +145,22 @@ def scratch(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.nd
     Thread-local (so thread-safe); each ``name`` is one buffer, grown to the largest shape asked,
     so memory is bounded by the band size, not the image size. The caller must not return it.
     """
+    views = _SCRATCH.__dict__.setdefault("views", {})
+    key = (name, shape, dtype)
+    view = views.get(key)  # the common case: the same request as in an earlier call
+    if view is not None:
+        return view
+    if len(views) > 4096:  # many image sizes seen: keep the lookup table small
+        views.clear()
     buffers = _SCRATCH.__dict__.setdefault("buffers", {})
     size = math.prod(shape)
-    key = (name, np.dtype(dtype).str)
-    buf = buffers.get(key)
+    buf = buffers.get((name, dtype))
     if buf is None or buf.size < size:
-        buf = buffers[key] = np.empty(max(size, 1), dtype=dtype)
-    return buf[:size].reshape(shape)
+        buf = buffers[(name, dtype)] = np.empty(max(size, 1), dtype=dtype)
+        for stale in [k for k in views if k[0] == name and k[2] == dtype]:  # views of the old buffer
+            del views[stale]
+    view = views[key] = buf[:size].reshape(shape)
+    return view
 
 
 def bands(height: int, width: int, halo: int = 0) -> Iterator[tuple[slice, slice]]:
