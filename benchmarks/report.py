@@ -16,6 +16,7 @@ and puts their outputs, as printed, in one Markdown file with the machine it ran
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -42,7 +43,10 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return f"{cpu}, {os.cpu_count()} CPUs, load average at the start {load}; Python {platform.python_version()}"
+    text = f"{cpu}, {os.cpu_count()} CPUs, load average at the start {load}; Python {platform.python_version()}"
+    with contextlib.suppress(OSError):  # Linux shares the CPU between sessions (autogroups), whatever the nice
+        text += f"; scheduling group {Path('/proc/self/autogroup').read_text().strip()}"
+    return text
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """The public entry points: ``compute``, ``compute_batch``, ``create_metric``, ``list_metrics``.
 
 ``compute(fused, ir, vis)`` scores one triple as read from disk and returns ``{metric id: float}``;
-``compute_batch`` scores many triples (numpy or torch path, batched by image size) and returns a
-DataFrame with one row per triple. Both share intermediates between metrics (one Sobel pass for
-Q^AB/F, one histogram pass for EN and MI, one VIF pyramid per image).
+``compute_batch`` scores many triples (numpy or torch path, batched by image size, optionally on
+several processes) and returns a DataFrame with one row per triple. Within one call the metrics
+share intermediates through the batch's cache (:mod:`fusionbench.metrics._shared`): the gray
+levels and 256-bin histograms (EN, MI, CE) and the exact pixel moments (SCD, CC, SD, MSE, PSNR);
+VIF computes the distorted image's moments once for both sources, SSIM the fused image's.
 """
 
 from __future__ import annotations
