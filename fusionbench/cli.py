@@ -394,6 +394,13 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 )
 @click.option("--by", default=None, help="Break rows down by a tag column (e.g. 'tag' for MSRS day/night).")
 @click.option("--std", is_flag=True, help="Show the standard deviation next to each mean.")
+@click.option("--ci", is_flag=True, help="Add the 95 % bootstrap confidence interval of each mean.")
+@click.option(
+    "--versus",
+    default=None,
+    metavar="METHOD",
+    help="Paired Wilcoxon signed-rank p (raw and Holm-adjusted) and win/tie/loss against this method's row.",
+)
 @click.option("--decimals", type=click.IntRange(0, 8), default=2, show_default=True)
 @click.option(
     "--output",
@@ -416,6 +423,8 @@ def table_command(
     fmt: str,
     by: str | None,
     std: bool,
+    ci: bool,
+    versus: str | None,
     decimals: int,
     output: Path | None,
     data_root: Path | None,
@@ -451,6 +460,8 @@ def table_command(
             workers=workers,
             scheduler=scheduler,
             progress=None,
+            ci=ci,
+            versus=versus,
         )
         text = render(frame, fmt, decimals=decimals, std=std)
     _emit(text, output)

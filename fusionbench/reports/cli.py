@@ -181,6 +181,10 @@ def plot_command(
     help="Measure params/FLOPs/CPU ms now, leave the table out, or read a 'table --efficiency --format csv' file.",
 )
 @click.option("--title", default="fusionbench report", show_default=True)
+@click.option("--ci", is_flag=True, help="Table 1: the 95 % bootstrap confidence interval of each mean.")
+@click.option(
+    "--versus", default=None, metavar="METHOD", help="Table 1: paired Wilcoxon tests and win/tie/loss against METHOD."
+)
 @click.option(
     "--out",
     "output",
@@ -198,6 +202,8 @@ def report_command(
     metrics: str | None,
     efficiency: str,
     title: str,
+    ci: bool,
+    versus: str | None,
     output: Path,
     split: str,
     data_root: Path | None,
@@ -214,7 +220,15 @@ def report_command(
         ctx = _context(split, data_root, cache, convention, workers)
         ctx.metrics = resolve_metrics(metrics)
         html = build_report(
-            ctx, methods, datasets, pairs=parse_pairs(pairs), boxes=boxes, efficiency=efficiency, title=title
+            ctx,
+            methods,
+            datasets,
+            pairs=parse_pairs(pairs),
+            boxes=boxes,
+            efficiency=efficiency,
+            title=title,
+            ci=ci,
+            versus=versus,
         )
         write_report(html, output)
     click.echo(f"wrote {output} ({len(html.encode()) / 1e6:.1f} MB)")

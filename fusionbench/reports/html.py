@@ -37,7 +37,18 @@ from fusionbench import __version__
 from fusionbench.io import write_text_atomic
 from fusionbench.metrics import get_spec, resolve_metrics
 from fusionbench.reports.cached import RunContext, RunResult, method_run
-from fusionbench.reports.tables import PARTIAL_MARK, means_row, partial_counts, partial_footnote, rank_marks
+from fusionbench.reports.stats import add_statistics, significance
+from fusionbench.reports.tables import (
+    PARTIAL_MARK,
+    ci_text,
+    means_row,
+    partial_counts,
+    partial_footnote,
+    rank_marks,
+    significance_mark,
+    statistics_note,
+    win_tie_loss,
+)
 
 #: Efficiency sources: measure now, leave out, or read a CSV written by ``table --efficiency --format csv``.
 EFFICIENCY_MEASURE = "measure"
@@ -66,10 +77,19 @@ def figure_uri(fig: Figure, fmt: str = "png", dpi: int = 100) -> str:
 
 
 def summary_rows(
-    runs: Mapping[str, Sequence[RunResult]], metrics: Sequence[str], by: str | None = None
+    runs: Mapping[str, Sequence[RunResult]],
+    metrics: Sequence[str],
+    by: str | None = None,
+    *,
+    ci: bool = False,
+    versus: str | None = None,
 ) -> pd.DataFrame:
-    """Means and standard deviations per (dataset, method[, tag]) in :func:`fusionbench.table`'s layout."""
+    """Means and standard deviations per (dataset, method[, tag]) in :func:`fusionbench.table`'s layout.
+
+    ``ci`` and ``versus`` add the statistics columns as :func:`fusionbench.table` does.
+    """
     rows: list[dict[str, Any]] = []
+    parts: list[pd.DataFrame] = []
     for dataset, results in runs.items():
         for result in results:
             frame = result.frame
@@ -81,7 +101,11 @@ def summary_rows(
                 if by is not None:
                     row[by] = tag
                 rows.append({**row, **means_row(part, metrics)})
+                parts.append(part)
     table = pd.DataFrame(rows)
+    if (ci or versus is not None) and not table.empty:
+        groups = ["dataset"] + ([by] if by is not None else [])
+        table = add_statistics(table, dict(enumerate(parts)), metrics, groups, ci=ci, versus=versus)
     if by is not None and not table.empty:
         table = table.sort_values(["dataset", by], kind="stable").reset_index(drop=True)
     return table
@@ -104,13 +128,23 @@ def marked_table(
     for m in metrics:
         header = _metric_header(m)
         shown[header] = [
-            "n/a" if pd.isna(v) else f"{v:.{decimals}f}" + (PARTIAL_MARK if partial.at[i, m] else "")
+            "n/a"
+            if pd.isna(v)
+            else f"{v:.{decimals}f}"
+            + ci_text(summary.loc[i], m, "html", decimals)
+            + significance_mark(significance(summary.loc[i], m), "html")
+            + (PARTIAL_MARK if partial.at[i, m] else "")
             for i, v in summary[m].items()
         ]
         classes[header] = marks[m]
+    if any(f"{m}_win" in summary.columns for m in metrics):
+        shown["W/T/L"] = [win_tie_loss(summary.loc[i], metrics) for i in summary.index]
+        classes["W/T/L"] = ""
     styler = shown.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
     html = styler.set_td_classes(classes).to_html(table_attributes=f'class="marked {css}"')
-    note = partial_footnote(summary, metrics, [*groups, "method"])
+    note = " ".join(
+        filter(None, [partial_footnote(summary, metrics, [*groups, "method"]), statistics_note(summary, metrics)])
+    )
     return Markup(html) + (Markup('<p class="meta footnote">{}</p>').format(note) if note else "")
 
 
@@ -208,11 +242,14 @@ def build_report(
     boxes: str = "auto",
     efficiency: str = EFFICIENCY_MEASURE,
     title: str = "fusionbench report",
+    ci: bool = False,
+    versus: str | None = None,
 ) -> str:
     """The report as one HTML string (see the module docstring for its sections).
 
     ``pairs`` maps a dataset to the pair of its comparison figure (default: its first pair);
-    ``boxes`` is as for ``fusionbench figure``; ``efficiency`` is ``"measure"``, ``"none"`` or a CSV path.
+    ``boxes`` is as for ``fusionbench figure``; ``efficiency`` is ``"measure"``, ``"none"`` or a CSV path;
+    ``ci`` and ``versus`` add confidence intervals and paired tests to Table 1 (as ``fusionbench table``).
     """
     from fusionbench.reports.figures import comparison
     from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
@@ -258,7 +295,7 @@ def build_report(
         methods=[r.method.name for r in runs[dataset_ids[0]]],
         datasets=dataset_ids,
         metrics=[_metric_header(m) for m in metrics],
-        table1=marked_table(summary_rows(runs, metrics), metrics),
+        table1=marked_table(summary_rows(runs, metrics, ci=ci, versus=versus), metrics),
         sections=sections,
         efficiency=efficiency_table,
         efficiency_note=efficiency_note,

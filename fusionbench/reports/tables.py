@@ -25,6 +25,7 @@ import pandas as pd
 from fusionbench.metrics import get_spec, resolve_metrics
 from fusionbench.metrics.cards import render_table
 from fusionbench.metrics.conventions import Convention
+from fusionbench.reports.stats import ALPHA, add_statistics, significance
 
 FORMATS = ("csv", "markdown", "latex", "text")
 #: Marks a mean over fewer values than the split has pairs (NaN values left out); see the footnote.
@@ -99,6 +100,8 @@ def table(
     workers: int = 1,
     scheduler: str | None = None,
     progress: bool | None = False,
+    ci: bool = False,
+    versus: str | None = None,
 ) -> pd.DataFrame:
     """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
 
@@ -110,6 +113,11 @@ def table(
     [``by``], ``n`` (pairs) and, per metric id, the mean, ``<id>_std`` (sample standard deviation)
     and ``<id>_n`` (how many values the mean is over: ``n`` less the NaN values).
     ``workers`` and ``scheduler`` are as for :func:`fusionbench.run`; the runs share one backend.
+
+    ``ci=True`` adds ``<id>_ci_low``/``<id>_ci_high``, the 95 % bootstrap confidence interval of each
+    mean; ``versus="average"`` adds, against that method's row of the same dataset (and tag),
+    ``<id>_p`` (paired Wilcoxon signed-rank over the images), ``<id>_p_holm`` (Holm-adjusted over the
+    dataset's comparisons) and ``<id>_win``/``_tie``/``_loss`` (see :mod:`fusionbench.reports.stats`).
     """
     from fusionbench.backends import open_backend
     from fusionbench.methods import get_method
@@ -117,6 +125,7 @@ def table(
 
     metric_ids = resolve_metrics(metrics)
     rows: list[dict[str, Any]] = []
+    parts: list[pd.DataFrame] = []  # each row's per-image values, for the statistics
     with open_backend(workers, scheduler) as backend:  # one cluster for all the runs
         for dataset in _split_names(datasets):
             for method_spec in _split_names(methods):
@@ -154,11 +163,14 @@ def table(
                     if by is not None:
                         row[by] = tag
                     rows.append({**row, **means_row(part, metric_ids)})
+                    parts.append(part)
     result = pd.DataFrame(rows)
+    if ci or versus is not None:
+        group_cols = ["dataset"] + ([by] if by is not None else [])
+        result = add_statistics(result, dict(enumerate(parts)), metric_ids, group_cols, ci=ci, versus=versus)
     if by is not None:  # group the tags of a dataset together, methods in the order given
         result = result.sort_values(["dataset", by], kind="stable", key=_keep_first_seen_order).reset_index(drop=True)
-    result.attrs["metrics"] = metric_ids
-    result.attrs["by"] = by
+    result.attrs.update(metrics=metric_ids, by=by, ci=ci, versus=versus)
     return result
 
 
@@ -246,9 +258,13 @@ def render(
     for m in metric_ids:
         cells[_metric_header(m, fmt)] = [
             _cell(frame.at[i, m], frame.at[i, f"{m}_std"] if std else None, marks.at[i, m], fmt, decimals)
+            + ci_text(frame.loc[i], m, fmt, decimals)
+            + significance_mark(significance(frame.loc[i], m), fmt)
             + (_partial_mark(fmt) if partial.at[i, m] else "")
             for i in frame.index
         ]
+    if _has(frame, metric_ids, "_win"):
+        cells["W/T/L"] = [win_tie_loss(frame.loc[i], metric_ids) for i in frame.index]
     # Show each dataset (and tag) name only on its first row.
     for col in label_cols[:-1]:
         header = _header(col, fmt)
@@ -256,7 +272,7 @@ def render(
         if col != "dataset":
             repeated &= frame["dataset"].astype(str).eq(frame["dataset"].astype(str).shift())
         cells.loc[repeated, header] = ""
-    note = partial_footnote(frame, metric_ids, label_cols)
+    note = " ".join(filter(None, [partial_footnote(frame, metric_ids, label_cols), statistics_note(frame, metric_ids)]))
     if fmt == "latex":
         return _latex(cells, frame, caption, _escape(note, fmt).replace(PARTIAL_MARK, r"$^\dagger$"))
     rows = cells.to_dict(orient="records")
@@ -272,9 +288,58 @@ def _csv(frame: pd.DataFrame, label_cols: list[str], metric_ids: list[str], std:
         columns += [m, f"{m}_std"] if std else [m]
         if partial[m].any():
             columns.append(f"{m}_n")
+        columns += [f"{m}{s}" for s in STAT_SUFFIXES if f"{m}{s}" in frame.columns]
     buffer = io.StringIO()
     frame[columns].to_csv(buffer, index=False, float_format="%.6g")
     return buffer.getvalue()
+
+
+#: The statistics columns of :mod:`fusionbench.reports.stats` a CSV carries, in this order after each metric.
+STAT_SUFFIXES = ("_ci_low", "_ci_high", "_p", "_p_holm", "_win", "_tie", "_loss")
+
+
+def _has(frame: pd.DataFrame, metric_ids: Sequence[str], suffix: str) -> bool:
+    return any(f"{m}{suffix}" in frame.columns for m in metric_ids)
+
+
+def ci_text(row: pd.Series, metric: str, fmt: str, decimals: int) -> str:
+    """`` [low, high]`` (LaTeX: in small type) where the row has a confidence interval, else ``""``."""
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    text = f"[{low:.{decimals}f}, {high:.{decimals}f}]"
+    return rf"\,{{\scriptsize {text}}}" if fmt == "latex" else f" {text}"
+
+
+def significance_mark(direction: str, fmt: str) -> str:
+    """A significant difference from the reference: ``+`` (better) or ``-`` (worse), superscript in LaTeX."""
+    if not direction:
+        return ""
+    sign = "+" if direction == "better" else "-"
+    return f"$^{{{sign}}}$" if fmt == "latex" else f" ({sign})"
+
+
+def win_tie_loss(row: pd.Series, metric_ids: Sequence[str]) -> str:
+    """Wins/ties/losses against the reference, summed over the metrics ("" on the reference's row)."""
+    if all(pd.isna(row.get(f"{m}_p")) for m in metric_ids):
+        return ""
+    totals = [int(sum(row.get(f"{m}{s}", 0) for m in metric_ids)) for s in ("_win", "_tie", "_loss")]
+    return "/".join(map(str, totals))
+
+
+def statistics_note(frame: pd.DataFrame, metric_ids: Sequence[str]) -> str:
+    """The footnote explaining the confidence intervals and significance marks ("" when there are none)."""
+    notes = []
+    if _has(frame, metric_ids, "_ci_low"):
+        notes.append("[low, high]: 95 % bootstrap (BCa) confidence interval of the mean.")
+    versus = frame.attrs.get("versus")
+    if _has(frame, metric_ids, "_p_holm"):
+        notes.append(
+            f"(+)/(-): significantly better/worse than {versus or 'the reference'} (paired Wilcoxon signed-rank "
+            f"test over the images, Holm-adjusted p < {ALPHA} over the dataset's comparisons); "
+            "W/T/L: images where the method is better/equal/worse, summed over the metrics."
+        )
+    return " ".join(notes)
 
 
 def _metric_header(metric: str, fmt: str) -> str:
