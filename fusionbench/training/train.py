@@ -244,8 +244,8 @@ class TrainingLog(CsvLog):
         ]
 
 
-def plot_log(log_csv: Path, out_png: Path) -> None:
-    """Loss curves of both stages (and stage 1's patch accuracy) as a PNG."""
+def plot_log(log_csv: Path, out_png: Path, validation_csv: Path | None = None) -> None:
+    """Loss curves of both stages (stage 1's patch accuracy too) and, when given, the validation scores, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -253,25 +253,40 @@ def plot_log(log_csv: Path, out_png: Path) -> None:
     import pandas as pd
 
     frame = pd.read_csv(log_csv)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    validation = pd.read_csv(validation_csv) if validation_csv is not None and validation_csv.is_file() else None
+    fig, axes = plt.subplots(1, 3 if validation is not None else 2, figsize=(15 if validation is not None else 10, 3.6))
     s1, s2 = frame[frame["stage"] == 1], frame[frame["stage"] == 2]
     if len(s1):
         axes[0].plot(s1["step"], s1["loss"], label="cross-entropy")
         axes[0].plot(s1["step"], s1["accuracy"], label="patch accuracy (last 100 steps)")
         axes[0].legend()
+    else:
+        axes[0].text(0.5, 0.5, "not trained in this run\n(SPC-Net from --init-from)", ha="center", va="center")
     axes[0].set(title="Stage 1: SPC-Net", xlabel="step")
     if len(s2):
         for column in ("loss", "content", "saliency", "target"):
             if column in s2 and s2[column].notna().any():
-                axes[1].plot(s2["step"], s2[column], label=column)
+                axes[1].plot(s2["step"], s2[column], label=column, linewidth=0.8)
         axes[1].set_yscale("log")
         axes[1].legend()
     axes[1].set(title="Stage 2: fusion network", xlabel="step")
+    if validation is not None:
+        _plot_validation(axes[2], validation[validation["step"] > 0])
     fig.tight_layout()
     tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, out_png)
+
+
+def _plot_validation(ax: Any, validation: Any) -> None:
+    """Selection score and the object-level measures of each snapshot on the validation pairs."""
+    ax.plot(validation["step"], validation["score"] / validation["score"].max(), "o-", label="score / max")
+    ax.plot(validation["step"], validation["target_contrast"], "s-", label="target contrast kept")
+    ratio = validation["ir_roughness"] / validation["ir_self_roughness"]
+    ax.plot(validation["step"], ratio / 2, "^-", label="roughness / IR's own, / 2")
+    ax.set(title="Validation (20 held-out pairs)", xlabel="step", ylim=(0, 1.05))
+    ax.legend(fontsize=8)
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool) -> Any:
@@ -730,7 +745,7 @@ def train(
     if not (out / "stage2-last.pt").is_file() and not snapshots.path(0).is_file() and config.init_from:
         snapshots(0)  # the starting point, for comparison
     stage2 = train_stage2(model, config, pool, out, log, progress, snapshot=snapshots)
-    plot_log(out / "log.csv", out / "loss.png")
+    plot_log(out / "log.csv", out / "loss.png", out / "validation.csv")
     training = _training_record(config, model, pool, held_out, stage1, stage2, started, command)
     return _write_selected(model, snapshots, stage2["steps"], training, final)
 
