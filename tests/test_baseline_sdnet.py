@@ -22,8 +22,8 @@ FILE = "SDNet.model.tf2torch.pth"
 PAIRS = [f"{i:02d}" for i in range(1, 43)]
 
 
-method = method_fixture("sdnet")
-stretched = method_fixture("sdnet", name="stretched", stretch=True)
+method = method_fixture("sdnet", stretch=False)  # the network's own output
+stretched = method_fixture("sdnet", name="stretched")  # the default: the authors' published pipeline
 
 
 # -- registration and options ---------------------------------------------------------------
@@ -34,6 +34,7 @@ def test_registered_with_card_fields(method):
     row = method.as_row()
     assert row["id"] == "sdnet" and row["name"] == "SDNet" and row["kind"] == "learned"
     assert method.config() == {"stretch": False}
+    assert get_method("sdnet").config() == {"stretch": True}  # default: the published pipeline
     assert method.weights_sha256() == WEIGHTS.sha256
     assert method.cache_key() != get_method("sdnet", stretch=True).cache_key()
 

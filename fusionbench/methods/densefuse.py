@@ -34,9 +34,10 @@ Pre/post-processing, as in the authors' ``test_image.py`` / ``utils.py``:
   on the 0..255 scale. fusionbench passes [0, 1] planes, multiplied by 255 here;
 - the output is on the 0..255 scale: the PyTorch release clamps it to [0, 255] and truncates it to
   ``uint8``; fusionbench divides it by 255, clips it to [0, 1] and rounds half up (no truncation);
-- ``stretch=True`` min-max stretches each fused image to [0, 1] instead, which is what the
-  TensorFlow release's ``scipy.misc.imsave`` (``bytescale``: stretch, then round half up) did to the
-  published images (every one of them spans 0..255).
+- ``stretch=True`` (default: the pipeline of the published images) min-max stretches each fused
+  image to [0, 1] instead, which is what the TensorFlow release's ``scipy.misc.imsave``
+  (``bytescale``: stretch, then round half up) did to the published images (every one of them
+  spans 0..255).
 
 Fidelity on the 42 TNO pairs against the published images
 (``../shared/results/tno/test/densefuse``, 8-bit gray, made by the TensorFlow release):
@@ -171,8 +172,8 @@ class DenseFuse(LearnedMethod):
         images) or ``"l1"`` (per-pixel l1-norm weighted average of the features).
     stretch
         Min-max stretch each fused image to [0, 1], as the TensorFlow release's
-        ``scipy.misc.imsave`` did when it wrote the published images (default False: fusionbench
-        does not stretch).
+        ``scipy.misc.imsave`` did when it wrote the published images (default True; False divides
+        by 255, clips and rounds).
     """
 
     id = "densefuse"
@@ -185,7 +186,7 @@ class DenseFuse(LearnedMethod):
     weight_files: ClassVar[tuple[WeightFile, ...]] = (WEIGHTS,)
 
     def __init__(
-        self, weights: Any = None, device: str = "cpu", strategy: str = "addition", stretch: bool = False
+        self, weights: Any = None, device: str = "cpu", strategy: str = "addition", stretch: bool = True
     ) -> None:
         super().__init__(weights=weights, device=device)
         if strategy not in STRATEGIES:

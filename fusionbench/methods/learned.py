@@ -118,12 +118,13 @@ class LearnedMethod(Method):
 class StretchOption(LearnedMethod):
     """A learned method whose authors' saved outputs were min-max stretched: option ``stretch``.
 
-    ``stretch=False`` (default) keeps the network's output as it is; ``stretch=True`` reproduces the
-    published images. The subclass applies it in :meth:`LearnedMethod.forward`.
+    ``stretch=True`` (default: the authors' published test pipeline) reproduces the published
+    images; ``stretch=False`` keeps the network's output as it is. The subclass applies it in
+    :meth:`LearnedMethod.forward`.
     """
 
     def __init__(
-        self, weights: str | os.PathLike[str] | None = None, device: str = "cpu", stretch: bool = False
+        self, weights: str | os.PathLike[str] | None = None, device: str = "cpu", stretch: bool = True
     ) -> None:
         super().__init__(weights=weights, device=device)
         self.stretch = bool(stretch)

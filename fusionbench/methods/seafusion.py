@@ -32,7 +32,8 @@ Pre/post-processing, as in the authors' ``test.py`` (Linfeng-Tang/SeAFusion) and
 - the output is already on [0, 1] (``tanh / 2 + 0.5``). The original then rebuilds RGB from the
   fused Y and the VIS Cb/Cr, clamps it to [0, 1], **min-max stretches** the whole RGB batch
   (``(x - min) / (max - min)``) and **truncates** to 8 bits (``np.uint8(255 * x)``). fusionbench
-  does neither by default (no stretching; rounding half up). ``stretch=True`` reproduces that
+  does the same by default (``stretch=True``, the authors' published pipeline; ``stretch=False``
+  neither stretches nor truncates, rounding half up). ``stretch=True`` reproduces that
   step on the fused luminance: each image is stretched to [0, 1] and truncated to 8-bit levels.
   For gray VIS, as on TNO, this equals the original's RGB stretch (there Cb = Cr = 0.5 up to
   float rounding); for colour VIS the original stretches the RGB image, which a method that only
@@ -43,10 +44,10 @@ Fidelity on the 42 TNO pairs against the published images
 because of the float YCbCr round trip on gray input), compared with their MATLAB ``rgb2gray``
 (rounded), i.e. the gray image the TNO metric toolkit evaluates:
 
-- ``stretch=True``: PSNR 89.0 / 93.1 / 97.8 dB (min / median / max; per RGB channel 88.5 / 93.0 /
+- ``stretch=True`` (default): PSNR 89.0 / 93.1 / 97.8 dB (min / median / max; per RGB channel 88.5 / 93.0 /
   97.8 dB); in each image 2-23 pixels differ, by one grey level, from float rounding at the
   truncation boundaries (the original ran on a GPU, with float32 YCbCr arithmetic);
-- default (no stretch): 11.7 / 26.0 / 40.8 dB. The published images are stretched (every one spans
+- ``stretch=False``: 11.7 / 26.0 / 40.8 dB. The published images are stretched (every one spans
   0..255 while the network's own output spans e.g. 0.20..1.00 on pair 01), so they can only be
   matched with the stretch.
 
@@ -172,8 +173,8 @@ class SeAFusion(StretchOption):
         See :class:`~fusionbench.methods.learned.LearnedMethod`.
     stretch
         Min-max stretch each fused image and truncate it to 8-bit levels, as the authors' test
-        script did when it wrote the published images (default False: fusionbench neither
-        stretches nor truncates).
+        script did when it wrote the published images (default True; False neither stretches nor
+        truncates).
     """
 
     id = "seafusion"

@@ -13,7 +13,7 @@ itself (``tf.pad(..., "REFLECT")`` before a ``VALID`` convolution, or ``padding=
 
 The TF-1 era test scripts of these baselines wrote their float outputs with ``scipy.misc.imsave``,
 which min-max stretches each image to 0..255; :func:`imsave_stretch` reproduces that step for the
-methods' explicit ``stretch=True`` option (fusionbench never stretches by default).
+methods' ``stretch`` option (default True: a baseline's default is its authors' published pipeline).
 """
 
 from __future__ import annotations
