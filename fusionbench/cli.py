@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -79,6 +81,40 @@ def main(verbose: int) -> None:
 _folder = click.Path(file_okay=False, path_type=Path)
 
 
+def _use_weights(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--weights DIR``: the folder every learned method this command builds loads from.
+
+    Set as ``$FUSIONBENCH_WEIGHTS`` for this process (and so for its worker processes), which is
+    where :func:`fusionbench.methods.weights.locate` looks after an explicit ``weights`` argument.
+    """
+    if value is not None:
+        from fusionbench.methods.weights import WEIGHTS_ENV
+
+        if not value.exists():
+            raise click.BadParameter(f"{value} does not exist", ctx=ctx, param=param)
+        os.environ[WEIGHTS_ENV] = str(value.resolve())
+    return value
+
+
+def weights_option(expose_value: bool = False) -> Any:
+    """``--weights DIR`` (see :func:`_use_weights`)."""
+    return click.option(
+        "--weights",
+        type=click.Path(path_type=Path),
+        default=None,
+        callback=_use_weights,
+        expose_value=expose_value,
+        help="Folder of the learned methods' weight files (default: $FUSIONBENCH_WEIGHTS, else the user data folder).",
+    )
+
+
+_progress_option = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar with count, rate and ETA on stderr (default: only when stderr is a terminal).",
+)
+
+
 @main.command("eval")
 @click.option("--ir", "ir_dir", type=_folder, required=True, help="Folder of infrared source images.")
 @click.option("--vi", "vi_dir", type=_folder, required=True, help="Folder of visible source images.")
@@ -110,6 +146,12 @@ _folder = click.Path(file_okay=False, path_type=Path)
     show_default=True,
     help="Score on this many local processes (same values as one).",
 )
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Score the fused images present when some pairs have none (says how many and which are missing).",
+)
+@_progress_option
 def eval_command(
     ir_dir: Path,
     vi_dir: Path,
@@ -119,6 +161,8 @@ def eval_command(
     csv_path: Path | None,
     data_range: float | None,
     workers: int,
+    allow_missing: bool,
+    progress: bool | None,
 ) -> None:
     """Score the fused images against their IR and VIS sources, matched by file name.
 
@@ -129,7 +173,7 @@ def eval_command(
         conv = get_convention(convention)
         if csv_path is not None and not csv_path.parent.is_dir():
             raise UserError(f"cannot write {csv_path}: folder {csv_path.parent} does not exist")
-        pairs = pair_files(ir_dir, vi_dir, fused_dir)
+        pairs = _eval_pairs(ir_dir, vi_dir, fused_dir, allow_missing)
     log.info("scoring %d images with %s under convention %s", len(pairs), ",".join(ids), conv.name)
     started = time.perf_counter()
 
@@ -142,7 +186,7 @@ def eval_command(
         desc="eval",
         unit="img",
         file=sys.stderr,
-        disable=not sys.stderr.isatty(),
+        disable=not _show_progress(progress),
     ):
         if failure is not None:  # raised here, as one process would have raised it
             stage, exc = failure
@@ -165,6 +209,31 @@ def eval_command(
     mean = {"image": "mean", **table[ids].mean(skipna=True).to_dict()}
     shown = pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def _eval_pairs(ir_dir: Path, vi_dir: Path, fused_dir: Path, allow_missing: bool) -> list[Pair]:
+    """Every pair with its fused image; with ``allow_missing``, those present (the rest named on stderr)."""
+    from fusionbench.io import PairingError, pair_present_fused
+
+    if not allow_missing:
+        try:
+            return pair_files(ir_dir, vi_dir, fused_dir)
+        except PairingError as error:
+            raise PairingError(f"{error}; to score only the fused images present, pass --allow-missing") from None
+    pairs, missing = pair_present_fused(ir_dir, vi_dir, fused_dir)
+    if not pairs:
+        raise PairingError(f"no fused image in {fused_dir} matches a source pair")
+    if missing:
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        click.echo(
+            f"scoring {len(pairs)} of {len(pairs) + len(missing)} pairs; missing {len(missing)}: {shown}", err=True
+        )
+    return pairs
+
+
+def _show_progress(progress: bool | None) -> bool:
+    """``--progress``/``--no-progress``, else a bar only when stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else progress
 
 
 def _score_pair(
@@ -210,9 +279,14 @@ def list_metrics_command(fmt: str) -> None:
 @list_group.command("methods")
 @_format_option
 @click.option("--details", is_flag=True, help="Also measure params, FLOPs and CPU ms per 480x640 pair (slow).")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
-def list_methods_command(fmt: str, details: bool, weights: Path | None) -> None:
-    """The registered fusion methods (classic, learned, published results)."""
+@click.option("--long", "long_", is_flag=True, help="Every field in full (text is otherwise cut to 100 columns).")
+@weights_option(expose_value=True)
+def list_methods_command(fmt: str, details: bool, long_: bool, weights: Path | None) -> None:
+    """The registered fusion methods (classic, learned, published results).
+
+    Text output fits 100 columns (id, name, kind and a shortened description); ``--long`` or
+    another format gives every field, ``fusionbench show method ID`` one method in full.
+    """
     from fusionbench.methods import list_methods
 
     with user_errors():
@@ -229,7 +303,42 @@ def list_methods_command(fmt: str, details: bool, weights: Path | None) -> None:
                 gflops = cost.at[row["id"], "gflops"] if known else float("nan")
                 row["GFLOPs"] = "-" if gflops != gflops else f"{gflops:.1f}"
                 row["CPU ms/pair"] = f"{cost.at[row['id'], 'cpu_ms']:.0f}" if known else "-"
+    if fmt == "text" and not long_ and not details:
+        rows = _fit_columns(rows, ["id", "name", "kind", "description"], LIST_WIDTH)
     click.echo(render_table(rows, fmt))
+
+
+#: Width of ``fusionbench list methods`` in text (``--long`` for every field in full).
+LIST_WIDTH = 100
+
+
+def _fit_columns(rows: list[dict[str, Any]], keep: list[str], width: int) -> list[dict[str, Any]]:
+    """``rows`` cut to the ``keep`` columns, the last one shortened (``...``) so each line fits ``width``."""
+    import textwrap
+
+    rows = [{k: str(row[k]) for k in keep} for row in rows]
+    fixed = sum(max(len(k), *(len(r[k]) for r in rows)) + 2 for k in keep[:-1])
+    room = max(width - fixed, 20)
+    for row in rows:
+        row[keep[-1]] = textwrap.shorten(" ".join(row[keep[-1]].split()), room, placeholder="...")
+    return rows
+
+
+@main.group("show")
+def show_group() -> None:
+    """One registered item in full."""
+
+
+@show_group.command("method")
+@click.argument("method_id")
+def show_method_command(method_id: str) -> None:
+    """Every field of one method's card (id, name, kind, description, parameters, reference)."""
+    from fusionbench.methods import get_method
+
+    with user_errors():
+        row = get_method(method_id).as_row()
+    for key, value in row.items():
+        click.echo(f"{key + ':':<13}{value}")
 
 
 @list_group.command("conventions")
@@ -292,6 +401,8 @@ _scheduler_option = click.option(
     help="A method option, e.g. --option levels=3 or --option checkpoint=run/sidm-full-g7.pt (repeatable).",
 )
 @click.option("--ablation", default=None, metavar="gK", help="Ablation row of a method that has them (sidm: g1..g7).")
+@weights_option()
+@_progress_option
 def run_command(
     method_id: str,
     dataset: str,
@@ -307,6 +418,7 @@ def run_command(
     per_image: bool,
     method_option: tuple[str, ...],
     ablation: str | None,
+    progress: bool | None,
 ) -> None:
     """Fuse every pair of a dataset split with one method, score it, and print the Table-1 row.
 
@@ -333,6 +445,7 @@ def run_command(
             scheduler=scheduler,
             dataset_options=options,
             method_options=_method_options(method_option, ablation),
+            progress=progress,
         )
     ids = [c for c in frame.columns if c not in ("image", "tag")]
     if per_image:
@@ -380,7 +493,7 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
     help="Comma-separated method ids; id@tno+msrs runs one on those datasets only.",
 )
 @click.option("--efficiency", is_flag=True, help="Instead: params, FLOPs and CPU ms per 480x640 pair per method.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Folder of weight files.")
+@weights_option(expose_value=True)
 @click.option("--datasets", default="demo", show_default=True, metavar="IDS", help="Comma-separated dataset ids.")
 @click.option("--split", default="test", show_default=True)
 @_metrics_option
@@ -412,6 +525,7 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 @_out_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @_scheduler_option
+@_progress_option
 def table_command(
     methods: str,
     efficiency: bool,
@@ -431,6 +545,7 @@ def table_command(
     out: Path | None,
     workers: int,
     scheduler: str | None,
+    progress: bool | None,
 ) -> None:
     """Table 1: rows dataset x method, columns metrics; best in bold, second underlined.
 
@@ -459,7 +574,7 @@ def table_command(
             by=by,
             workers=workers,
             scheduler=scheduler,
-            progress=None,
+            progress=progress,
             ci=ci,
             versus=versus,
         )

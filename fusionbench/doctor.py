@@ -104,7 +104,7 @@ def check_data(data_root: str | os.PathLike[str] | None = None) -> list[Check]:
 def check_weights(weights: str | os.PathLike[str] | None = None) -> list[Check]:
     """Each registered weight file: found where the methods look, and its sha256 verified."""
     import fusionbench.methods  # noqa: F401 - the baselines register their weight files on import
-    from fusionbench.methods.weights import WEIGHT_FILES, WeightsError, default_weights_root, locate
+    from fusionbench.methods.weights import WEIGHT_FILES, WEIGHTS_ENV, WeightsError, default_weights_root, locate
 
     found, missing, failed = [], [], []
     for weight in WEIGHT_FILES.values():
@@ -117,7 +117,12 @@ def check_weights(weights: str | os.PathLike[str] | None = None) -> list[Check]:
     checks = [Check(FAIL, f"weights {name}", message) for name, message in failed]
     if missing:
         names = ", ".join(name for name, _ in missing)
-        checks.append(Check(WARN, "weights", f"{len(missing)} of {len(WEIGHT_FILES)} not found under {where}: {names}"))
+        fix = (
+            f"fix: pass --weights DIR or set {WEIGHTS_ENV}=DIR, DIR a folder holding them "
+            "(the shared data's weights/ folder; README 'Weights')"
+        )
+        message = f"{len(missing)} of {len(WEIGHT_FILES)} not found under {where}: {names}; {fix}"
+        checks.append(Check(WARN, "weights", message))
     if found:
         checks.append(Check(OK, "weights", f"{len(found)} of {len(WEIGHT_FILES)} found and sha256-verified"))
     return checks

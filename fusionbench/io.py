@@ -339,6 +339,27 @@ def pair_files(
     ]
 
 
+def pair_present_fused(
+    ir_dir: str | os.PathLike[str],
+    vi_dir: str | os.PathLike[str],
+    fused_dir: str | os.PathLike[str],
+) -> tuple[list[Pair], list[str]]:
+    """The source pairs that have a fused image, and the stems of those that have none.
+
+    For scoring a partial fused folder: IR and VIS must pair up as in :func:`pair_files`, and
+    every fused image must have its sources; source pairs without a fused image are returned as
+    missing instead of raising.
+    """
+    sources = pair_files(ir_dir, vi_dir)
+    fused = _images_by_stem("fused", Path(fused_dir))
+    orphans = sorted(set(fused) - {p.stem for p in sources}, key=natural_key)
+    if orphans:
+        shown = ", ".join(repr(s) for s in orphans[:_SHOWN])
+        raise PairingError(f"{len(orphans)} fused image(s) without IR/VIS sources: {shown} (fused={fused_dir})")
+    present = [Pair(stem=p.stem, ir=p.ir, vi=p.vi, fused=fused[p.stem]) for p in sources if p.stem in fused]
+    return present, [p.stem for p in sources if p.stem not in fused]
+
+
 def _images_by_stem(role: str, folder: Path) -> dict[str, Path]:
     if not folder.exists():
         raise PairingError(f"{role} folder not found: {folder}")

@@ -38,6 +38,7 @@ from fusionbench.methods.base import METHODS, Method, MethodError
 from fusionbench.methods.colour import merge_y, split_y, to_uint8
 from fusionbench.methods.precomputed import PUBLISHED, FolderMethod, PublishedMethod
 from fusionbench.methods.sidm import method as _sidm_method  # noqa: F401  (registers "sidm")
+from fusionbench.registry import UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,23 @@ def get_method(spec: str | Method, **options: Any) -> Method:
         raise MethodError(f"method {key!r} is registered by a plugin that failed to load: {_plugin_errors[key]}")
     if colon and key not in METHODS:
         raise MethodError(f"unknown method prefix {prefix + ':'!r}; expected 'published:<name>' or 'folder:<path>'")
-    return _build(METHODS.get(key), key, **options)
+    try:
+        factory = METHODS.get(key)
+    except UnknownNameError as error:
+        raise _with_published_hint(error, key) from None
+    return _build(factory, key, **options)
+
+
+def _with_published_hint(error: UnknownNameError, name: str) -> UnknownNameError:
+    """``error``, or one suggesting ``published:<name>`` where ``name`` has published images only."""
+    try:
+        published = PUBLISHED.resolve(name)
+    except UnknownNameError:
+        return error
+    return UnknownNameError(
+        f"unknown method {name!r}: fusionbench does not run {name!r} itself, but its authors' fused images "
+        f"are in the shared data; did you mean 'published:{published}'?"
+    )
 
 
 def _build(factory: Any, label: str, **options: Any) -> Method:

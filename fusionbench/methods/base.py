@@ -187,4 +187,7 @@ F = TypeVar("F", bound=MethodFactory)
 def register_method(factory: F) -> F:
     """Class decorator: register a :class:`Method` subclass under its ``id``."""
     METHODS.add(factory.id, factory)  # type: ignore[attr-defined]
+    name = getattr(factory, "name", None)
+    if isinstance(name, str) and name:
+        METHODS.alias(name, factory.id)  # type: ignore[attr-defined]  # the display name: "SIDM-Fusion"
     return factory

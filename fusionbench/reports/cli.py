@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from fusionbench.cli import UserError, user_errors
+from fusionbench.cli import UserError, user_errors, weights_option
 from fusionbench.reports.cached import RunContext
 
 
@@ -41,14 +41,24 @@ def _context_options(func: Any) -> Any:
         ),
         click.option("--convention", default="tang", show_default=True, help="Metric convention of the runs."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="For missing runs."),
+        weights_option(),
+        click.option(
+            "--progress/--no-progress",
+            default=None,
+            help="Progress bars of the missing runs (default: only when stderr is a terminal).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _context(split: str, data_root: Path | None, cache: Path | None, convention: str, workers: int) -> RunContext:
-    return RunContext(split=split, data_root=data_root, out=cache, convention=convention, workers=workers)
+def _context(
+    split: str, data_root: Path | None, cache: Path | None, convention: str, workers: int, progress: bool | None = None
+) -> RunContext:
+    return RunContext(
+        split=split, data_root=data_root, out=cache, convention=convention, workers=workers, progress=progress
+    )
 
 
 def _check_output(path: Path) -> None:
@@ -91,6 +101,7 @@ def figure_command(
     cache: Path | None,
     convention: str,
     workers: int,
+    progress: bool | None,
 ) -> None:
     """A comparison figure (Figures 5-7): sources and fused images of one pair, with zoom boxes and insets."""
     from fusionbench.reports.figures import comparison, parse_ablation, save_figure
@@ -99,7 +110,7 @@ def figure_command(
     _check_output(output)
     with user_errors():
         variants = parse_ablation(ablation) if ablation else None
-        ctx = _context(split, data_root, cache, convention, workers)
+        ctx = _context(split, data_root, cache, convention, workers, progress)
         fig, chosen = comparison(ctx, dataset, pair_id, methods, boxes=boxes, ablation=variants, cols=cols)
         written = save_figure(fig, output)
     click.echo(f"boxes (x,y,w,h): {'; '.join(str(b) for b in chosen) or 'none'}")
@@ -137,6 +148,7 @@ def plot_command(
     cache: Path | None,
     convention: str,
     workers: int,
+    progress: bool | None,
 ) -> None:
     """Per-image metric curves, bar charts of the means, or a per-tag split, for one dataset."""
     from fusionbench.metrics import resolve_metrics
@@ -148,7 +160,7 @@ def plot_command(
     draw = {"curves": metric_curves, "bars": metric_bars, "tags": tag_bars}[kind]
     with user_errors():
         ids = resolve_metrics(metrics)
-        ctx = _context(split, data_root, cache, convention, workers)
+        ctx = _context(split, data_root, cache, convention, workers, progress)
         ctx.metrics = ids
         names = [m.strip() for m in methods.split(",") if m.strip()]
         if not names:
@@ -210,6 +222,7 @@ def report_command(
     cache: Path | None,
     convention: str,
     workers: int,
+    progress: bool | None,
 ) -> None:
     """One self-contained HTML report: Table 1, figures, plots, per-image tables, efficiency, manifests."""
     from fusionbench.metrics import resolve_metrics
@@ -217,7 +230,7 @@ def report_command(
 
     _check_output(output)
     with user_errors():
-        ctx = _context(split, data_root, cache, convention, workers)
+        ctx = _context(split, data_root, cache, convention, workers, progress)
         ctx.metrics = resolve_metrics(metrics)
         html = build_report(
             ctx,
