@@ -89,6 +89,9 @@ def _command_line() -> str:
 @click.option("--snapshot-every", type=click.IntRange(min=1), default=None, help="Steps between scored snapshots.")
 @click.option("--seed", type=int, default=None)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads (default 1).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar on stderr (default: only when it is a terminal)."
+)
 def train_command(
     method_id: str,
     ablation: str | None,
@@ -109,6 +112,7 @@ def train_command(
     snapshot_every: int | None,
     seed: int | None,
     threads: int | None,
+    progress: bool | None,
 ) -> None:
     """Train SIDM-Fusion (stage 1: SPC-Net; stage 2: the fusion network), resumable."""
     from fusionbench.cli import UserError, user_errors
@@ -139,7 +143,13 @@ def train_command(
         else:
             config = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
         out = out_dir or Path("fusionbench-train") / f"sidm-{config.width}-{config.group}"
-        final = train(config, out, data_root, progress=sys.stderr.isatty(), command=_command_line())
+        final = train(
+            config,
+            out,
+            data_root,
+            progress=sys.stderr.isatty() if progress is None else progress,
+            command=_command_line(),
+        )
     click.echo(f"checkpoint: {final}")
     click.echo(f"log: {out / 'log.csv'}  plot: {out / 'loss.png'}")
 

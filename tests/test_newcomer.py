@@ -67,7 +67,7 @@ def test_progress_bar_on_request_and_none_on_a_non_terminal_by_default(tmp_path)
     shown = CliRunner().invoke(main, [*args, "--progress"])
     assert shown.exit_code == 0, shown.output
     assert "100%" in shown.stderr and "average on demo" in shown.stderr  # the bar stays as its summary
-    for command in ("table", "report", "eval"):
+    for command in ("table", "report", "eval", "train"):
         assert "--progress / --no-progress" in _invoke(command, "--help").output
 
 
