@@ -224,6 +224,8 @@ def run(
     frame["image"] = frame["image"].astype(str)
     manifest = _manifest(plan, dataset_obj, metric_ids, conv, out_root, tally, describe)
     manifest.update(started=started_at, wall_seconds=round(time.perf_counter() - started, 3))
+    if tally.units_run == 0:  # every image and value came from the cache: when they were computed
+        manifest.update(_previous_timing(plan.run_dir))
     if tally.failures:
         raise _failure_error(
             tally.failures, len(pairs), method_obj.id, dataset_obj.name, split, plan.run_dir, store.path
@@ -336,6 +338,17 @@ def _manifest(
     }
 
 
+def _previous_timing(run_dir: Path) -> dict[str, Any]:
+    """``started`` and ``wall_seconds`` of the run folder's manifest (the run that computed its results), or {}."""
+    try:
+        previous = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict):
+        return {}
+    return {k: previous[k] for k in ("started", "wall_seconds") if k in previous}
+
+
 def _write_run(run_dir: Path, frame: pd.DataFrame, manifest: dict[str, Any], metric_ids: Sequence[str]) -> None:
     """Write the run folder's per-image CSV, summary and manifest, each atomically."""
     (run_dir / "failures.csv").unlink(missing_ok=True)
@@ -353,9 +366,11 @@ class _Tally:
     fused_cached: int = 0
     scored_cached: int = 0
     failures: dict[str, Failure] = field(default_factory=dict)
+    units_run: int = 0  # fuse and score units computed (not from the cache)
 
     def add(self, result: UnitResult) -> bool:
         """Count ``result``'s seconds; record its failure. True when the unit succeeded."""
+        self.units_run += 1
         for stage, value in result.seconds.items():
             self.seconds[stage] = self.seconds.get(stage, 0.0) + value
         if result.failure is not None:

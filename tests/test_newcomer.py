@@ -146,3 +146,25 @@ def test_readme_commands_are_one_command_per_line():
     """The README once had ``fusionbench data list | data verify msrs | data download roadscene``."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "| data verify" not in readme
+
+
+# -- 5. the report's "Started" times -----------------------------------------------------------
+
+
+def test_manifest_started_is_when_the_results_were_computed_not_when_the_cache_was_read(tmp_path):
+    import json
+
+    import fusionbench
+
+    first = fusionbench.run("average", "demo", metrics="en", out=tmp_path)
+    manifest = Path(first.attrs["run_dir"]) / "manifest.json"
+    recorded = json.loads(manifest.read_text())
+    recorded.update(started="2020-01-02T03:04:05+00:00", wall_seconds=12.5)
+    manifest.write_text(json.dumps(recorded))
+    cached = fusionbench.run("average", "demo", metrics="en", out=tmp_path)  # everything from the cache
+    assert cached.attrs["manifest"]["started"] == "2020-01-02T03:04:05+00:00"
+    assert json.loads(manifest.read_text())["wall_seconds"] == 12.5
+    next(iter((tmp_path / "fused").rglob("*.png"))).unlink()  # one image to fuse again: a new time
+    computed = fusionbench.run("average", "demo", metrics="en", out=tmp_path)
+    assert computed.attrs["run_dir"] == first.attrs["run_dir"]
+    assert computed.attrs["manifest"]["started"] != "2020-01-02T03:04:05+00:00"
