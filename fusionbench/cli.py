@@ -640,6 +640,26 @@ def weights_verify_command(weights: Path | None) -> None:
         raise SystemExit(1)
 
 
+@weights_group.command("download")
+@click.argument("name")
+@click.option(
+    "--weights",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to put them in (default: $FUSIONBENCH_WEIGHTS, else the user data folder's weights/).",
+)
+@_progress_option
+def weights_download_command(name: str, weights: Path | None, progress: bool | None) -> None:
+    """Fetch method NAME's published weight files (pinned sha256) into the weights folder."""
+    import fusionbench.methods  # noqa: F401 - the baselines register their weight files on import
+    from fusionbench.methods.weights import download
+
+    with user_errors():
+        paths = download(name, weights, progressbar=_show_progress(progress))
+    for path in paths:
+        click.echo(f"{path}: sha256 verified")
+
+
 @main.command("doctor")
 @_data_root_option
 @_out_option

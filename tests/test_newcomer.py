@@ -168,3 +168,43 @@ def test_manifest_started_is_when_the_results_were_computed_not_when_the_cache_w
     computed = fusionbench.run("average", "demo", metrics="en", out=tmp_path)
     assert computed.attrs["run_dir"] == first.attrs["run_dir"]
     assert computed.attrs["manifest"]["started"] != "2020-01-02T03:04:05+00:00"
+
+
+# -- 1. weights download -----------------------------------------------------------------------
+
+
+def test_weights_download_offline_names_url_file_and_variable(tmp_path, monkeypatch):
+    import pooch
+    import requests
+
+    def offline(*args, **kwargs):
+        raise requests.ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    result = _invoke("weights", "download", "TarDAL", "--weights", str(tmp_path))
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    url = "https://github.com/Linfeng-Tang/VIF-Benchmark/raw/23f2e51f/Checkpoint/TarDAL/tardal.pt"
+    assert url in message and str(tmp_path / "tardal" / "tardal.pt") in message and WEIGHTS_ENV in message
+
+
+def test_weights_download_verifies_the_pinned_sha256(tmp_path, monkeypatch, weights_dir):
+    import pooch
+
+    from fusionbench.methods.weights import WEIGHT_FILES
+
+    def fetch(url, known_hash, fname, path, progressbar):  # as pooch does once the bytes are in
+        source = weights_dir / "ifcnn" / fname
+        if not source.is_file():
+            pytest.skip(f"{source} not in the shared data")
+        assert url == WEIGHT_FILES[("ifcnn", "IFCNN-MAX.pth")].url and known_hash.startswith("sha256:")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return shutil.copy(source, Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", fetch)
+    result = _invoke("weights", "download", "ifcnn", "--weights", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ifcnn" / "IFCNN-MAX.pth").is_file() and "sha256 verified" in result.output
+    (tmp_path / "ifcnn" / "IFCNN-MAX.pth").write_bytes(b"not the published file")
+    tampered = _invoke("weights", "download", "ifcnn", "--weights", str(tmp_path))
+    assert tampered.exit_code == 2 and "sha256" in tampered.output

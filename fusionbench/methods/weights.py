@@ -41,6 +41,19 @@ class WeightFile:
     def relative(self) -> str:
         return f"{self.method}/{self.filename}"
 
+    @property
+    def url(self) -> str | None:
+        """Where the authors published this very file, from :attr:`source` (``owner/repo @ commit : path``).
+
+        None when the source names no file path, or when the file is fusionbench's conversion of a
+        TF checkpoint (the published file has other bytes): copy those from the shared data.
+        """
+        repo, at, rest = self.source.partition(" @ ")
+        commit, colon, path = rest.partition(" : ")
+        if not at or not colon or "(" in path:
+            return None
+        return f"https://github.com/{repo.strip()}/raw/{commit.strip()}/{path.strip()}"
+
 
 _VIF_BENCHMARK = "Linfeng-Tang/VIF-Benchmark @ 23f2e51f"
 
@@ -157,3 +170,48 @@ def load_into(module: Any, state: dict[str, Any], path_hint: str) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def download(method: str, weights: str | os.PathLike[str] | None = None, progressbar: bool = False) -> list[Path]:
+    """Fetch ``method``'s weight files from their authors' published URLs into the weights folder.
+
+    The folder is ``weights``, else :func:`default_weights_root`; each file goes to
+    ``<folder>/<method>/<file>`` and is sha256-verified (pooch, with the pinned hash). Files already
+    there and verified are kept. Raises :class:`WeightsError` naming the URL, the expected file and
+    ``$FUSIONBENCH_WEIGHTS`` when a download fails (offline), or where a file has no download URL.
+    """
+    wanted = [w for w in WEIGHT_FILES.values() if w.method == method.strip().lower()]
+    if not wanted:
+        known = ", ".join(sorted({w.method for w in WEIGHT_FILES.values()}))
+        raise WeightsError(f"no weight files registered for {method!r} (methods with weights: {known})")
+    root = Path(weights) if weights is not None else default_weights_root()
+    return [_download_one(w, root, progressbar) for w in wanted]
+
+
+def _download_one(weight: WeightFile, root: Path, progressbar: bool) -> Path:
+    target = root / weight.relative
+    if target.is_file():
+        verify(target, weight)
+        return target
+    fix = f"or put a folder holding {weight.relative} in ${WEIGHTS_ENV} (the shared data's weights/ has it)"
+    if weight.url is None:
+        raise WeightsError(
+            f"{weight.relative} has no download URL ({weight.source}): copy it to {target} "
+            f"(sha256 {weight.sha256}), {fix}"
+        )
+    import pooch  # only needed to download
+
+    try:
+        pooch.retrieve(
+            weight.url,
+            known_hash=f"sha256:{weight.sha256}",
+            fname=weight.filename,
+            path=target.parent,
+            progressbar=progressbar,
+        )
+    except (OSError, ValueError) as exc:  # requests errors are OSErrors; pooch: hash mismatch
+        raise WeightsError(
+            f"cannot download {weight.url} ({' '.join(str(exc).split())[:200]}): put that file at {target} "
+            f"(sha256 {weight.sha256}), {fix}"
+        ) from None
+    return target
