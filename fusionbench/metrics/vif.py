@@ -154,16 +154,30 @@ def _vif_image(dist: np.ndarray, *refs: np.ndarray, uint8_products: bool = False
 
 
 def _downsample_image(x: np.ndarray, w: np.ndarray, name: str) -> np.ndarray:
-    """``filter_valid(w, X)[::2, ::2]`` (the next level of the pyramid), band by band, into scratch."""
+    """``filter_valid(w, X)[::2, ::2]`` (the next level of the pyramid) by polyphase filtering: only
+    the kept outputs are computed (rows, then columns through a transpose), into scratch."""
     h, wd = x.shape
-    out = _backend.scratch(name, ((max(h - w.size + 1, 0) + 1) // 2, (max(wd - w.size + 1, 0) + 1) // 2))
-    row = 0
-    for rows in _backend.row_bands(x[None], w.size - 1):
-        part = _backend.filter_valid_2d(x[rows], w, _backend.scratch("vif_band", (rows.stop - rows.start, wd)))
-        part = part[::2, ::2]
-        out[row : row + part.shape[0]] = part
-        row += part.shape[0]
-    return out
+    n, m = (h - w.size + 2) // 2, (wd - w.size + 2) // 2  # ceil of the valid size / 2
+    if n <= 0 or m <= 0:
+        return np.zeros((max(n, 0), max(m, 0)))
+    rows = _decimate_rows(x, w, n, "vif_decimate_r")  # (n, W); temporaries shared by all images
+    across = _decimate_rows(
+        cv2.transpose(rows, dst=_backend.scratch("vif_decimate_t", (wd, n))), w, m, "vif_decimate_c"
+    )
+    return cv2.transpose(across, dst=_backend.scratch(name, (n, m)))
+
+
+def _decimate_rows(x: np.ndarray, w: np.ndarray, n: int, name: str) -> np.ndarray:
+    """``sum_k w[k] x[2i + k]`` for rows i < n: the even taps on the even rows plus the odd taps on
+    the odd rows (OpenCV ``filter2D`` on row-strided views, correlation anchored at the first tap)."""
+    parts = []
+    for phase in (0, 1):
+        src = x[phase::2]
+        dst = _backend.scratch(f"{name}{phase}", src.shape)
+        taps = np.ascontiguousarray(w[phase::2, None])
+        parts.append(cv2.filter2D(src, -1, taps, dst=dst, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)[:n])
+    parts[0] += parts[1]
+    return parts[0]
 
 
 def _band_sums(images: list[np.ndarray], w: np.ndarray, saturate: bool) -> tuple[list[float], list[float]]:
