@@ -99,6 +99,8 @@ def test_scratch_buffers_are_reused_per_name_and_sized_to_the_request():
     assert np.shares_memory(first, again)
     assert _backend.scratch("test_scratch", (2, 3), np.int16).dtype == np.int16
     assert not np.shares_memory(first, _backend.scratch("test_scratch_other", (2, 3)))
+    big = (_backend.SCRATCH_MAX_BYTES // 8 + 1,)
+    assert not np.shares_memory(_backend.scratch("test_scratch_big", big), _backend.scratch("test_scratch_big", big))
 
 
 @pytest.mark.parametrize("halo", [0, 1, 8])

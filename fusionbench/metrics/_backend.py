@@ -134,6 +134,8 @@ BAND_PIXELS = 1 << 16
 
 
 _SCRATCH = threading.local()
+#: Largest scratch buffer kept between calls (a 480 x 640 float64 image is 2.4 MB).
+SCRATCH_MAX_BYTES = 4 << 20
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
@@ -142,14 +144,18 @@ def scratch(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.nd
     The kernels' band- and strip-sized temporaries live here instead of being allocated afresh:
     glibc hands freed memory above its trim threshold back to the OS, and every new page then costs
     a page fault (~1.5 us per 4 kB page: ~3000 faults, 4-5 ms, per 480 x 640 triple measured before).
-    Thread-local (so thread-safe); each ``name`` is one buffer, grown to the largest shape asked,
-    so memory is bounded by the band size, not the image size. The caller must not return it.
+    Thread-local (so thread-safe); each ``name`` is one buffer, grown to the largest shape asked.
+    Only buffers up to :data:`SCRATCH_MAX_BYTES` are kept (band-sized ones, and whole-image ones of
+    ordinary images); a larger request gets a fresh array, so that a huge image leaves no huge
+    buffers behind. The caller must not return it.
     """
     views = _SCRATCH.__dict__.setdefault("views", {})
     key = (name, shape, dtype)
     view = views.get(key)  # the common case: the same request as in an earlier call
     if view is not None:
         return view
+    if math.prod(shape) * np.dtype(dtype).itemsize > SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype=dtype)
     if len(views) > 4096:  # many image sizes seen: keep the lookup table small
         views.clear()
     buffers = _SCRATCH.__dict__.setdefault("buffers", {})
