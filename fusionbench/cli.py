@@ -371,6 +371,26 @@ _metrics_option = click.option(
 _convention_option = click.option(
     "--convention", default="tang", show_default=True, help="Metric convention (see 'list conventions')."
 )
+_protocol_option = click.option(
+    "--protocol",
+    default=None,
+    metavar="tang|cddfuse",
+    help="A paper's protocol: its metric convention, method options and pair subsets (docs/protocols.md).",
+)
+
+
+def _protocol_convention(protocol: str | None, convention: str) -> str:
+    """The convention of ``--protocol`` (``--convention`` must then be left out or agree)."""
+    if protocol is None:
+        return convention
+    from fusionbench.protocols import get_protocol
+
+    fixed = get_protocol(protocol).convention
+    if convention not in ("tang", fixed):
+        raise UserError(f"--protocol {protocol} fixes the convention ({fixed}); leave out --convention {convention}")
+    return fixed
+
+
 _scheduler_option = click.option(
     "--scheduler",
     default=None,
@@ -403,6 +423,7 @@ _scheduler_option = click.option(
 @click.option("--ablation", default=None, metavar="gK", help="Ablation row of a method that has them (sidm: g1..g7).")
 @weights_option()
 @_progress_option
+@_protocol_option
 def run_command(
     method_id: str,
     dataset: str,
@@ -419,6 +440,7 @@ def run_command(
     method_option: tuple[str, ...],
     ablation: str | None,
     progress: bool | None,
+    protocol: str | None,
 ) -> None:
     """Fuse every pair of a dataset split with one method, score it, and print the Table-1 row.
 
@@ -433,20 +455,26 @@ def run_command(
             raise UserError("--dataset folder needs --ir DIR and --vi DIR")
         options = {"ir": ir_dir, "vi": vi_dir}
     with user_errors():
+        paper = _run_protocol(protocol, convention)
+        method_options = _method_options(method_option, ablation)
+        if paper is not None:
+            method_options = paper.options_for(method_id, method_options)
         frame = run(
             method_id,
             dataset,
             split=split,
             metrics=metrics,
-            convention=convention,
+            convention=paper.convention if paper is not None else convention,
             data_root=data_root,
             out=out,
             workers=workers,
             scheduler=scheduler,
             dataset_options=options,
-            method_options=_method_options(method_option, ablation),
+            method_options=method_options,
             progress=progress,
         )
+        if paper is not None:
+            frame = paper.select(frame, dataset, data_root)
     ids = [c for c in frame.columns if c not in ("image", "tag")]
     if per_image:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -455,6 +483,16 @@ def run_command(
     summary = _one_row_table(frame, ids, dataset, manifest["method"])
     click.echo(render(summary, "text", decimals=4, std=True))
     click.echo(f"\n{len(frame)} pairs; results in {frame.attrs['run_dir']}")
+
+
+def _run_protocol(protocol: str | None, convention: str) -> Any:
+    """The :class:`~fusionbench.protocols.Protocol` of ``--protocol``, or None; checks ``--convention``."""
+    if protocol is None:
+        return None
+    from fusionbench.protocols import get_protocol
+
+    _protocol_convention(protocol, convention)
+    return get_protocol(protocol)
 
 
 def _method_options(pairs: tuple[str, ...], ablation: str | None) -> dict[str, object]:
@@ -526,6 +564,7 @@ def _one_row_table(frame: pd.DataFrame, ids: list[str], dataset: str, method: di
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @_scheduler_option
 @_progress_option
+@_protocol_option
 def table_command(
     methods: str,
     efficiency: bool,
@@ -546,6 +585,7 @@ def table_command(
     workers: int,
     scheduler: str | None,
     progress: bool | None,
+    protocol: str | None,
 ) -> None:
     """Table 1: rows dataset x method, columns metrics; best in bold, second underlined.
 
@@ -563,6 +603,8 @@ def table_command(
         _emit(text, output)
         return
     with user_errors():
+        convention = _protocol_convention(protocol, convention)
+    with user_errors():
         frame = table(
             methods,
             datasets,
@@ -577,6 +619,7 @@ def table_command(
             progress=progress,
             ci=ci,
             versus=versus,
+            protocol=protocol,
         )
         text = render(frame, fmt, decimals=decimals, std=std)
     _emit(text, output)

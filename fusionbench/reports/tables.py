@@ -25,6 +25,7 @@ import pandas as pd
 from fusionbench.metrics import get_spec, resolve_metrics
 from fusionbench.metrics.cards import render_table
 from fusionbench.metrics.conventions import Convention
+from fusionbench.protocols import get_protocol
 from fusionbench.reports.stats import ALPHA, add_statistics, significance
 
 FORMATS = ("csv", "markdown", "latex", "text")
@@ -102,6 +103,7 @@ def table(
     progress: bool | None = False,
     ci: bool = False,
     versus: str | None = None,
+    protocol: str | None = None,
 ) -> pd.DataFrame:
     """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
 
@@ -118,12 +120,18 @@ def table(
     mean; ``versus="average"`` adds, against that method's row of the same dataset (and tag),
     ``<id>_p`` (paired Wilcoxon signed-rank over the images), ``<id>_p_holm`` (Holm-adjusted over the
     dataset's comparisons) and ``<id>_win``/``_tie``/``_loss`` (see :mod:`fusionbench.reports.stats`).
+
+    ``protocol`` (``"tang"``, ``"cddfuse"``; :mod:`fusionbench.protocols`) fixes the convention,
+    gives its method options (an option in ``id[key=value]`` wins) and scores its pair subsets.
     """
     from fusionbench.backends import open_backend
     from fusionbench.methods import get_method
     from fusionbench.runner import run
 
     metric_ids = resolve_metrics(metrics)
+    paper = get_protocol(protocol) if protocol is not None else None
+    if paper is not None:
+        convention = paper.convention
     rows: list[dict[str, Any]] = []
     parts: list[pd.DataFrame] = []  # each row's per-image values, for the statistics
     with open_backend(workers, scheduler) as backend:  # one cluster for all the runs
@@ -133,6 +141,8 @@ def table(
                 if only is not None and dataset not in only:
                     continue
                 method_id, options = split_method_options(method_part)
+                if paper is not None:
+                    options = paper.options_for(method_id, options)
                 method = get_method(method_id, **options)
                 frame = run(
                     method,
@@ -146,6 +156,8 @@ def table(
                     scheduler=backend,
                     progress=progress,
                 )
+                if paper is not None:
+                    frame = paper.select(frame, dataset, data_root)
                 if by is not None:
                     if by not in frame.columns:
                         raise ValueError(
@@ -170,7 +182,7 @@ def table(
         result = add_statistics(result, dict(enumerate(parts)), metric_ids, group_cols, ci=ci, versus=versus)
     if by is not None:  # group the tags of a dataset together, methods in the order given
         result = result.sort_values(["dataset", by], kind="stable", key=_keep_first_seen_order).reset_index(drop=True)
-    result.attrs.update(metrics=metric_ids, by=by, ci=ci, versus=versus)
+    result.attrs.update(metrics=metric_ids, by=by, ci=ci, versus=versus, protocol=paper.name if paper else None)
     return result
 
 

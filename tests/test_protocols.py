@@ -1,0 +1,53 @@
+"""Named paper protocols (issue 15, item 6): convention, method options and pair subsets of a paper's table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from fusionbench.cli import main
+from fusionbench.protocols import CDDFUSE, Protocol, get_protocol, list_protocols
+
+
+def test_protocols_are_registered_case_insensitively():
+    assert [p.name for p in list_protocols()] == ["tang", "cddfuse"]
+    assert get_protocol("CDDFuse") is CDDFUSE and get_protocol("tang").convention == "tang"
+    with pytest.raises(KeyError, match="did you mean 'cddfuse'"):
+        get_protocol("cdfuse")
+
+
+def test_cddfuse_scores_its_25_tno_pairs(shared_root):
+    ids = CDDFUSE.pair_ids("tno", shared_root)
+    assert len(ids) == 25 and ids[:5] == ["01", "02", "03", "04", "06"] and ids[-1] == "42"
+    assert CDDFUSE.pair_ids("roadscene", shared_root) is None  # RoadScene-50 is the whole test split
+    frame = pd.DataFrame({"image": [f"{i:02d}" for i in range(1, 43)], "en": range(42)})
+    frame.attrs["run_dir"] = "somewhere"
+    selected = CDDFUSE.select(frame, "tno", shared_root)
+    assert list(selected["image"]) == ids and selected.attrs["run_dir"] == "somewhere"
+    with pytest.raises(ValueError, match="not in the run"):
+        CDDFUSE.select(frame.iloc[:10], "tno", shared_root)
+
+
+def test_method_options_given_win_over_the_protocol():
+    paper = Protocol("p", "d", "cdd", "s", method_options={"u2fusion": {"stretch": False, "source_order": "ir_vis"}})
+    assert paper.options_for("U2Fusion", {"stretch": True}) == {"stretch": True, "source_order": "ir_vis"}
+    assert paper.options_for("gff", {}) == {}
+
+
+def test_table_under_a_protocol_uses_its_convention(tmp_path):
+    from fusionbench.reports.tables import table
+
+    under = table("average", "demo", metrics="mi,ag", protocol="cddfuse", out=tmp_path)
+    direct = table("average", "demo", metrics="mi,ag", convention="cdd", out=tmp_path)
+    tang = table("average", "demo", metrics="mi,ag", out=tmp_path)
+    assert under["mi"].item() == direct["mi"].item() != tang["mi"].item()
+    assert under.attrs["protocol"] == "cddfuse"
+
+
+def test_cli_protocol_and_a_different_convention_is_an_error(tmp_path):
+    args = ["table", "--methods", "average", "--datasets", "demo", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "--protocol", "cddfuse", "--convention", "vifb"])
+    assert result.exit_code == 2 and "fixes the convention (cdd)" in result.output
+    for command in ("run", "table"):
+        assert "--protocol" in CliRunner().invoke(main, [command, "--help"]).output
