@@ -51,3 +51,17 @@ def test_cli_protocol_and_a_different_convention_is_an_error(tmp_path):
     assert result.exit_code == 2 and "fixes the convention (cdd)" in result.output
     for command in ("run", "table"):
         assert "--protocol" in CliRunner().invoke(main, [command, "--help"]).output
+
+
+def test_report_and_run_under_a_protocol(tmp_path):
+    from fusionbench.reports.cached import RunContext
+    from fusionbench.reports.html import build_report
+
+    ctx = RunContext(out=tmp_path, metrics=["en"])
+    html = build_report(ctx, "average", "demo", efficiency="none", protocol="cddfuse")
+    assert ctx.convention == "cdd" and "cdd" in html
+    args = ["run", "--method", "average", "--dataset", "demo", "--metrics", "mi", "--out", str(tmp_path)]
+    under = CliRunner().invoke(main, [*args, "--protocol", "cddfuse"])
+    direct = CliRunner().invoke(main, [*args, "--convention", "cdd"])
+    assert under.exit_code == 0, under.output
+    assert under.output.splitlines()[2] == direct.output.splitlines()[2]  # the same MI row

@@ -195,6 +195,12 @@ def plot_command(
 @click.option("--title", default="fusionbench report", show_default=True)
 @click.option("--ci", is_flag=True, help="Table 1: the 95 % bootstrap confidence interval of each mean.")
 @click.option(
+    "--protocol",
+    default=None,
+    metavar="tang|cddfuse",
+    help="A paper's protocol: convention, method options and pairs (docs/protocols.md).",
+)
+@click.option(
     "--versus", default=None, metavar="METHOD", help="Table 1: paired Wilcoxon tests and win/tie/loss against METHOD."
 )
 @click.option(
@@ -215,6 +221,7 @@ def report_command(
     efficiency: str,
     title: str,
     ci: bool,
+    protocol: str | None,
     versus: str | None,
     output: Path,
     split: str,
@@ -242,6 +249,7 @@ def report_command(
             title=title,
             ci=ci,
             versus=versus,
+            protocol=protocol,
         )
         write_report(html, output)
     click.echo(f"wrote {output} ({len(html.encode()) / 1e6:.1f} MB)")

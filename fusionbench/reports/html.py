@@ -23,7 +23,7 @@ import base64
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -244,12 +244,14 @@ def build_report(
     title: str = "fusionbench report",
     ci: bool = False,
     versus: str | None = None,
+    protocol: str | None = None,
 ) -> str:
     """The report as one HTML string (see the module docstring for its sections).
 
     ``pairs`` maps a dataset to the pair of its comparison figure (default: its first pair);
     ``boxes`` is as for ``fusionbench figure``; ``efficiency`` is ``"measure"``, ``"none"`` or a CSV path;
-    ``ci`` and ``versus`` add confidence intervals and paired tests to Table 1 (as ``fusionbench table``).
+    ``ci`` and ``versus`` add confidence intervals and paired tests to Table 1 (as ``fusionbench table``);
+    ``protocol`` fixes the convention, method options and pairs (:mod:`fusionbench.protocols`).
     """
     from fusionbench.reports.figures import comparison
     from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
@@ -260,7 +262,7 @@ def build_report(
     if unknown:
         raise ValueError(f"--pairs names dataset(s) {', '.join(sorted(unknown))} not in --datasets")
     metrics = resolve_metrics(ctx.metrics)
-    runs = {d: [method_run(ctx, m, d) for m in method_ids] for d in dataset_ids}
+    runs = {d: [_protocol_run(ctx, protocol, m, d) for m in method_ids] for d in dataset_ids}
 
     sections = []
     for dataset, results in runs.items():
@@ -301,6 +303,18 @@ def build_report(
         efficiency_note=efficiency_note,
         manifests=manifest_rows(runs),
     )
+
+
+def _protocol_run(ctx: RunContext, protocol: str | None, method_id: str, dataset: str) -> RunResult:
+    """:func:`method_run`, under ``protocol``'s convention and method options, on its pairs."""
+    if protocol is None:
+        return method_run(ctx, method_id, dataset)
+    from fusionbench.protocols import get_protocol
+
+    paper = get_protocol(protocol)
+    ctx.convention = paper.convention
+    result = method_run(ctx, method_id, dataset, paper.options_for(method_id, {}))
+    return replace(result, frame=paper.select(result.frame, dataset, ctx.data_root))
 
 
 def _names(names: str | Sequence[str], option: str) -> list[str]:
