@@ -154,6 +154,7 @@ def plot(times: dict, chosen: dict, path: Path) -> None:
 
     pixels = np.array([h * w for h, w in SIZES], dtype=float)
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # 20 distinct colours for the 19 rows
     for key in chosen:
         ms = np.array([times[key, s] for s in SIZES])
         ax.plot(
