@@ -5,9 +5,13 @@
     fusionbench run --method gff --dataset msrs [--metrics ...] [--convention tang] [--workers N]
                     [--scheduler local|tcp://host:port]
     fusionbench doctor [--data-root DIR] [--out DIR] [--weights DIR]
-    fusionbench table --methods gff,lp --datasets tno,msrs --format latex [--by tag] [--std]
+    fusionbench table --methods gff,lp --datasets tno,msrs --format latex [--by tag] [--std] [--ci]
+                      [--versus METHOD] [--protocol tang|cddfuse]
+    fusionbench weights list | verify | download NAME
+    fusionbench show method ID
     fusionbench data list | verify NAME | download NAME
     fusionbench eval --ir DIR --vi DIR --fused DIR [--metrics mi,vif|all] [--convention tang] [--csv OUT]
+                     [--allow-missing]
     fusionbench list metrics [--format text|markdown|csv]
     fusionbench list conventions [--format text|markdown|csv]
 
