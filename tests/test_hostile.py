@@ -4,7 +4,8 @@ Wrong numbers: two folder datasets with the same file names run at once into one
 run folders keyed by what they were made from, table means that say how many values they are over.
 Hostile input: script in a report (checked in a real browser), a decompression bomb (the reading
 process stays under 1 GB), a 245-character file name, a JPEG with bytes after its end marker,
-``data_range`` values, archive limits, and Dask's logging and missing ``__main__`` guard.
+``data_range`` values, archive limits, Dask's logging and missing ``__main__`` guard, and a corrupt
+or foreign ``stage1-last.pt`` given to ``fusionbench train``.
 """
 
 from __future__ import annotations
@@ -529,3 +530,37 @@ def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
     last = child.stderr.strip().splitlines()[-1]
     assert last.startswith("fusionbench.backends.BackendError: "), child.stderr[-3000:]
     assert 'if __name__ == "__main__":' in last and str(script) in last, last
+
+
+# --- item 8: a corrupt or foreign training state ---
+
+
+@pytest.mark.parametrize("content", ["garbage", "foreign"])
+def test_a_corrupt_or_foreign_resume_state_is_one_clear_error(tmp_path: Path, content: str) -> None:
+    """Issue 13 item 8: which file, what was expected and how to start fresh; no traceback from the CLI."""
+    import torch
+    from click.testing import CliRunner
+
+    from fusionbench.cli import main
+    from fusionbench.training.train import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    if content == "garbage":
+        (run / "stage1-last.pt").write_bytes(b"not a torch file at all")
+    else:  # a valid torch file of another kind: the SPC-Net of a 'full' model for a 'lite' run
+        from fusionbench.methods.sidm.network import SIDMNet
+
+        full = SIDMNet(TrainConfig(width="full").model_config)
+        torch.save({"spc": full.spc.state_dict(), "optimizer": {}, "sampler": {}, "torch_rng": torch.get_rng_state(),
+                    "step": 3, "seconds": 1.0, "recent": []}, run / "stage1-last.pt")  # fmt: skip
+    args = ["train", "--width", "lite", "--ablation", "g7", "--sources", "demo/test", "--validation-pairs", "0",
+            "--stage1-steps", "5", "--stage2-steps", "2", "--out", str(run),
+            "--data-root", str(tmp_path / "data")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error:") and "stage1-last.pt" in line and "Traceback" not in result.output
+    assert "start" in line and "fresh" in line
+    if content == "foreign":
+        assert "size mismatch" in line  # the part of torch's message that names the mismatch
