@@ -88,9 +88,12 @@ class WindowAttention(nn.Module):
         bias = self.relative_bias[self.relative_index.view(-1)].view(n, n, self.heads).permute(2, 0, 1)
         attn_bias = bias[None]  # (1, heads, n, n)
         if mask is not None:
+            # (images, windows, heads, n, d) against a (windows, heads, n, n) bias: broadcast, not repeated
             nw = mask.shape[0]
-            attn_bias = (attn_bias + mask[:, None]).repeat(bw // nw, 1, 1, 1)
+            q, k, v = (t.reshape(bw // nw, nw, self.heads, n, -1) for t in (q, k, v))
+            attn_bias = attn_bias + mask[:, None]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias.to(q.dtype), scale=self.scale)
+        out = out.reshape(bw, self.heads, n, -1)
         return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
