@@ -88,6 +88,9 @@ CDDFUSE = Protocol(
     convention="cdd",
     source="Zhaozixiang1228/MMIF-CDDFuse @ fd8da1f: utils/Evaluator.py, test_img/TNO, test_img/RoadScene",
     subsets={"tno": "datasets/tno/test/cddfuse25_subset.json"},
+    # CDDFuse scored U2Fusion run as its authors' test_main.py feeds it (VIS first), stretched on saving:
+    # with these options TNO-25 gives its table's row to the printed digits (docs/protocols.md).
+    method_options={"u2fusion": {"source_order": "vis_ir"}},
 )
 
 for _protocol in (TANG, CDDFUSE):

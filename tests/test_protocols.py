@@ -65,3 +65,30 @@ def test_report_and_run_under_a_protocol(tmp_path):
     direct = CliRunner().invoke(main, [*args, "--convention", "cdd"])
     assert under.exit_code == 0, under.output
     assert under.output.splitlines()[2] == direct.output.splitlines()[2]  # the same MI row
+
+
+def test_cddfuse_runs_u2fusion_as_its_authors_test_script():
+    from fusionbench.methods import get_method
+
+    options = CDDFUSE.options_for("u2fusion", {})
+    assert get_method("u2fusion", **options).config() == {"source_order": "vis_ir", "stretch": True}
+
+
+#: CDDFuse README (image/Quantitative_IVF.png), U2Fusion on its 25 TNO pairs.
+CDDFUSE_U2FUSION_TNO = {
+    "en": 6.83, "sd": 34.55, "sf": 11.52, "mi": 1.37, "scd": 1.71, "vif": 0.58, "qabf": 0.44, "ssim": 0.99
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cddfuse_protocol_reproduces_cddfuse_u2fusion_tno_row(shared_root, weights_dir, tmp_path, monkeypatch):
+    """About 5 minutes on two CPU cores (U2Fusion on the 42 TNO pairs, then the 25 are scored)."""
+    from fusionbench.methods.weights import WEIGHTS_ENV
+    from fusionbench.reports.tables import table
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights_dir))
+    metrics = list(CDDFUSE_U2FUSION_TNO)
+    row = table("u2fusion", "tno", metrics=metrics, protocol="cddfuse", data_root=shared_root, out=tmp_path)
+    assert row["n"].item() == 25
+    for metric, printed in CDDFUSE_U2FUSION_TNO.items():
+        assert abs(row[metric].item() - printed) <= 0.011, metric
