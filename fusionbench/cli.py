@@ -501,17 +501,15 @@ def _run_protocol(protocol: str | None, convention: str) -> Any:
 
 def _method_options(pairs: tuple[str, ...], ablation: str | None) -> dict[str, object]:
     """``("levels=3", "stretch=true")`` -> ``{"levels": 3, "stretch": True}`` (JSON values, else strings)."""
-    import json
+    from fusionbench.methods.base import parse_option
 
     options: dict[str, object] = {}
     for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise UserError(f"--option {pair!r}: expected KEY=VALUE")
         try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
+            key, value = parse_option(pair)
+        except ValueError:
+            raise UserError(f"--option {pair!r}: expected KEY=VALUE") from None
+        options[key] = value
     if ablation is not None:
         options["ablation"] = ablation
     return options

@@ -191,3 +191,18 @@ def register_method(factory: F) -> F:
     if isinstance(name, str) and name:
         METHODS.alias(name, factory.id)  # type: ignore[attr-defined]  # the display name: "SIDM-Fusion"
     return factory
+
+
+def parse_option(pair: str) -> tuple[str, Any]:
+    """``"levels=3"`` -> ``("levels", 3)``: a method option, its value read as JSON and otherwise kept as text.
+
+    Shared by ``fusionbench run --option KEY=VALUE`` and table specs ``id[key=value,...]``;
+    raises ``ValueError`` when there is no ``=`` or no key.
+    """
+    key, eq, value = pair.partition("=")
+    if not eq or not key.strip():
+        raise ValueError(f"{pair!r}: expected KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value

@@ -13,7 +13,6 @@ image). Where that is fewer than the pairs of the split, :func:`table` says so i
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusionbench.methods.base import parse_option
 from fusionbench.metrics import get_spec, resolve_metrics
 from fusionbench.metrics.cards import render_table
 from fusionbench.metrics.conventions import Convention
@@ -73,14 +73,12 @@ def split_method_options(spec: str) -> tuple[str, dict[str, Any]]:
         return spec, {}
     method_id, _, inner = spec[:-1].partition("[")
     options: dict[str, Any] = {}
-    for pair in (p for p in inner.split(",") if p.strip()):
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"method {spec!r}: expected 'id[key=value,...]'")
+    for pair in (p.strip() for p in inner.split(",") if p.strip()):
         try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value.strip()
+            key, value = parse_option(pair)
+        except ValueError:
+            raise ValueError(f"method {spec!r}: expected 'id[key=value,...]'") from None
+        options[key] = value
     return method_id.strip(), options
 
 
