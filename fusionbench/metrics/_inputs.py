@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from fusionbench.metrics import _backend
@@ -188,6 +189,8 @@ def _round_levels(y: Any, rounding: str) -> Any:
 
 def to_gray(rgb: Any, convention: Convention) -> Any:
     """(N, 3, H, W) RGB on 0..255 -> (N, 1, H, W) gray integer levels (MATLAB rgb2gray on uint8)."""
+    if _is_uint8_array(rgb):
+        return _gray_uint8(rgb, convention)
     return _backend.map_strips(lambda x: _gray(x, convention), rgb)
 
 
@@ -199,6 +202,29 @@ def _gray(rgb: Any, convention: Convention) -> Any:
     y = _round_levels(y, convention.gray_rounding)
     xp = _backend.namespace(y)
     return xp.clip(y, 0.0, 255.0)
+
+
+def _gray_uint8(rgb: np.ndarray, convention: Convention) -> np.ndarray:
+    """:func:`_gray` of a numpy uint8 stack (N, 3, H, W), with the same float64 operations in the same
+    order (so the same levels), in place on contiguous channel planes (``cv2.split`` of each image
+    viewed as (H, W, 3)) instead of strided strips."""
+    wr, wg, wb = convention.gray_weights
+    n, _, h, w = rgb.shape
+    out = np.empty((n, 1, h, w))
+    term = _backend.scratch("gray_term", (h, w))
+    for i in range(n):
+        y = out[i, 0]
+        red, green, blue = cv2.split(np.ascontiguousarray(np.moveaxis(rgb[i], 0, -1)))
+        np.multiply(red, wr, out=y)
+        y += np.multiply(green, wg, out=term)
+        y += np.multiply(blue, wb, out=term)
+        if convention.gray_rounding == "half_even":
+            np.round(y, out=y)
+        else:
+            y += 0.5
+            np.floor(y, out=y)
+        np.clip(y, 0.0, 255.0, out=y)
+    return out
 
 
 def _channels_identical(x: Any) -> bool:

@@ -184,34 +184,43 @@ def _band_sums(images: list[np.ndarray], w: np.ndarray, saturate: bool) -> tuple
     """Numerator and denominator sums of one band for each reference ``images[1:]`` against the
     distorted ``images[0]``: the local moments by 'valid' filtering, then :func:`_band_terms_sums`.
 
-    The formula runs on whole rows (contiguous arrays, faster than the column-cropped views) and
-    only the 'valid' columns are summed; the border columns hold finite values from OpenCV's
-    border rule and are dropped.
+    The second moments are filtered with the column taps negated, which negates them exactly
+    (``-E[X Y]``): adding ``mu_X mu_Y`` in place then gives the negated (co)variances. The formula
+    runs on whole rows (contiguous arrays, faster than column-cropped views); the border columns,
+    which hold finite values from OpenCV's border rule, are dropped before summing.
     """
     d = images[0]
-    shape = d.shape
-    cols = slice((w.size - 1) // 2, shape[1] - (w.size - 1) // 2)
+    h, width = d.shape
+    r = (w.size - 1) // 2
+    n_refs = len(images) - 1
+    if h <= 2 * r or width <= 2 * r:  # no 'valid' output
+        return [0.0] * n_refs, [0.0] * n_refs
+    negated = -w
 
     def moment(name: str, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        """The valid rows of ``filter_valid(w, X)``, or with ``y`` of ``-filter_valid(w, X Y)``."""
+        taps_down = w
         if y is not None:
-            x = _product(x, y, saturate, _backend.scratch("vif_prod", shape))
-        return _backend.filter_valid_rows(x, w, _backend.scratch(name, shape))
+            x = _product_into(x, y, saturate, _backend.scratch("vif_prod", d.shape))
+            taps_down = negated
+        dst = _backend.scratch(name, d.shape)
+        cv2.sepFilter2D(x, cv2.CV_64F, w, taps_down, dst=dst, borderType=cv2.BORDER_REFLECT_101)
+        return dst[r : h - r]
 
     mu2 = moment("vif_mu2", d)
-    s2 = moment("vif_s2", d, d)  # E[D^2], turned into max(E[D^2] - mu_D^2, 0) in place:
-    s2 -= mu2 * mu2
-    np.maximum(s2, 0.0, out=s2)
-    d_ok = np.greater_equal(s2, EPS, out=_backend.scratch("vif_dok", s2.shape), casting="unsafe")  # 1.0 or 0.0
+    ns2 = moment("vif_ns2", d, d)
+    ns2 += np.multiply(mu2, mu2, out=_backend.scratch("vif_t0", ns2.shape))  # -s2 = -(E[D^2] - mu_D^2)
+    d_ok = np.less_equal(ns2, -EPS, out=_backend.scratch("vif_dok", ns2.shape), casting="unsafe")  # s2 >= eps: 1.0
     num, den = [], []
-    for r in images[1:]:
-        mu1, e11, e12 = moment("vif_mu1", r), moment("vif_e11", r, r), moment("vif_e12", r, d)
-        n, dd = _band_terms_sums(mu1, e11, mu2, s2, d_ok, e12, cols)
+    for ref in images[1:]:
+        mu1, ns1, ns12 = moment("vif_mu1", ref), moment("vif_ns1", ref, ref), moment("vif_ns12", ref, d)
+        n, dd = _band_terms_sums(mu1, ns1, mu2, ns2, d_ok, ns12, r)
         num.append(n)
         den.append(dd)
     return num, den
 
 
-def _product(x: np.ndarray, y: np.ndarray, saturate: bool, out: np.ndarray) -> np.ndarray:
+def _product_into(x: np.ndarray, y: np.ndarray, saturate: bool, out: np.ndarray) -> np.ndarray:
     """``x * y`` into ``out``; with ``saturate`` the old toolkit's uint8 product ``min(x y, 255)``."""
     np.multiply(x, y, out=out)
     if saturate:
@@ -220,36 +229,46 @@ def _product(x: np.ndarray, y: np.ndarray, saturate: bool, out: np.ndarray) -> n
 
 
 def _band_terms_sums(
-    mu1: np.ndarray, e11: np.ndarray, mu2: np.ndarray, s2: np.ndarray, d_ok: np.ndarray, e12: np.ndarray, cols: slice
+    mu1: np.ndarray, ns1: np.ndarray, mu2: np.ndarray, ns2: np.ndarray, d_ok: np.ndarray, ns12: np.ndarray, r: int
 ) -> tuple[float, float]:
-    """Sums over ``cols`` of :func:`_scale_terms`'s numerator and denominator, in place in scratch.
+    """Sums over the valid columns (``r:-r``) of :func:`_scale_terms`'s numerator and denominator.
 
-    Same formula: s2 = max(E[D^2] - mu_D^2, 0) and d_ok = (s2 >= eps) come precomputed, shared by
-    both references, and the guards are multiplications by 0/1 masks (no masked copies: those
-    branch per pixel); ``log10`` becomes the natural log, whose factor ``1 / ln 10`` cancels in num / den.
+    In place, from ``ns1 = -E[R^2]`` and ``ns12 = -E[RD]`` (overwritten) and the shared
+    ``ns2 = -sigma_D^2`` and ``d_ok = (sigma_D^2 >= eps)`` (1.0 or 0.0). The same operations as the LIVE code, each
+    rounded as there, on negated values (negation is exact) so that the guards are single OpenCV
+    passes: ``-s1 = mu1^2 - E[R^2]``, zeroed where s1 < eps (``THRESH_TOZERO_INV``);
+    ``g = -s12 / -(s1 + eps)``, clamped at 0 (``THRESH_TOZERO``); ``-max(s2 - g s12, eps)``
+    (``THRESH_TRUNC``). ``log10`` becomes the natural log, whose factor ``1 / ln 10`` cancels in
+    num / den. The variances are differences of nearly equal numbers in flat regions, where the
+    terms depend on their rounding: keep every product and difference rounded separately (no
+    fused multiply-add, such as ``cv2.accumulateProduct``'s).
     """
-    s1, s12, g, t = (_backend.scratch(f"vif_t{k}", mu1.shape) for k in range(4))
-    np.multiply(mu1, mu1, out=s1)
-    np.subtract(e11, s1, out=s1)
-    np.multiply(s1, s1 >= EPS, out=s1)  # s1 < eps (negative included): 0 in both terms
-    np.multiply(mu1, mu2, out=s12)
-    np.subtract(e12, s12, out=s12)
-    np.add(s1, EPS, out=g)
-    np.divide(s12, g, out=g)
-    np.maximum(g, 0.0, out=g)  # g < 0: 0
-    g *= d_ok  # sigma_D^2 < eps: g = 0
-    np.multiply(g, s12, out=t)
-    np.subtract(s2, t, out=t)
-    np.maximum(t, EPS, out=t)  # sv^2 = max(s2 - g s12, eps)
-    t += SIGMA_N_SQ
+    g, t = (_backend.scratch(f"vif_t{k}", mu1.shape) for k in range(2))
+    ns1 += np.multiply(mu1, mu1, out=g)  # -s1
+    cv2.threshold(ns1, -EPS, 0.0, cv2.THRESH_TOZERO_INV, dst=ns1)  # s1 < eps (negative included): 0
+    ns12 += np.multiply(mu1, mu2, out=g)  # -s12
+    np.subtract(ns1, EPS, out=g)  # -(s1 + eps)
+    np.divide(ns12, g, out=g)  # g = s12 / (s1 + eps)
+    cv2.threshold(g, 0.0, 0.0, cv2.THRESH_TOZERO, dst=g)  # g < 0: 0
+    g *= d_ok  # sigma_D^2 < eps: g = 0 (a multiplication by a 0/1 mask: no branch per pixel)
+    np.multiply(g, ns12, out=t)  # -g s12
+    cv2.addWeighted(t, -1.0, ns2, 1.0, 0.0, dst=t)  # -(s2 - g s12)
+    cv2.threshold(t, -EPS, 0.0, cv2.THRESH_TRUNC, dst=t)  # -sv^2 = -max(s2 - g s12, eps)
+    t -= SIGMA_N_SQ
     np.multiply(g, g, out=g)
-    g *= s1
+    g *= ns1  # -g^2 s1
     g /= t
-    g += 1.0
-    num = float(cv2.log(g, dst=g)[:, cols].sum())
-    np.multiply(s1, 1.0 / SIGMA_N_SQ, out=t)
-    t += 1.0
-    return num, float(cv2.log(t, dst=t)[:, cols].sum())
+    g += 1.0  # 1 + g^2 s1 / (sv^2 + sigma_n^2)
+    num = _valid_log_sum(g, r)
+    cv2.addWeighted(ns1, -1.0 / SIGMA_N_SQ, ns1, 0.0, 1.0, dst=t)  # 1 + s1 / sigma_n^2
+    return num, _valid_log_sum(t, r)
+
+
+def _valid_log_sum(x: np.ndarray, r: int) -> float:
+    """``sum(log(x[:, r:-r]))``, in place: the border columns are set to 1 (log 0) and whole rows summed."""
+    x[:, :r] = 1.0
+    x[:, x.shape[1] - r :] = 1.0
+    return float(cv2.log(x, dst=x).sum())  # numpy's pairwise sum, not BLAS: the same value on any thread count
 
 
 def vif_single(ref: Any, dist: Any) -> Any:
