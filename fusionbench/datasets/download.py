@@ -34,7 +34,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 from urllib.parse import urlparse
 
 import numpy as np
@@ -371,7 +371,7 @@ def _check_size(archive: Path, name: str, size: int, cap: int) -> None:
         )
 
 
-def _read_capped(handle: BinaryIO, archive: Path, name: str, cap: int) -> bytes:
+def _read_capped(handle: IO[bytes], archive: Path, name: str, cap: int) -> bytes:
     """The member's bytes, read in pieces and never more than ``cap`` (its header may understate it)."""
     buffer = io.BytesIO()
     while chunk := handle.read(min(_CHUNK, cap + 1 - buffer.tell())):

@@ -128,7 +128,7 @@ class PinnedDataset(Dataset):
             if not all(p.is_file() for p in paths.values()):
                 missing_pairs.append(pair.id)
                 continue
-            pinned = {key: f.sha256 for key, f in pair.files().items()} if spec.pinned else None
+            pinned = {key: f.sha256 for key, f in pair.files().items() if f.sha256 is not None} if spec.pinned else None
             records.append(
                 PairRecord(
                     id=pair.id,

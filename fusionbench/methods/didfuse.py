@@ -71,7 +71,7 @@ def didfuse_network(channels: int = 64) -> Any:
 
     def stage(name: str, c_in: int, c_out: int, activation: nn.Module, reflect: bool = False) -> nn.Module:
         # The original wraps each nn.Sequential in a module of the same name: keys "cov1.cov1.1.weight".
-        layers = [nn.ReflectionPad2d(1)] if reflect else []
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1)] if reflect else []
         layers += [nn.Conv2d(c_in, c_out, 3, padding=0 if reflect else 1), nn.BatchNorm2d(c_out), activation]
         return nn.ModuleDict({name: nn.Sequential(*layers)})
 

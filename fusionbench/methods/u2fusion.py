@@ -80,7 +80,7 @@ def u2fusion_network() -> Any:
             self.decoder = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b in itertools.pairwise(widths))
 
         @staticmethod
-        def _conv(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        def _conv(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return layer(F.pad(x, (1, 1, 1, 1), mode="reflect"))
 
         def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:

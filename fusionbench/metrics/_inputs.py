@@ -371,7 +371,8 @@ def from_stacks(fused: Any, ir: Any, vis: Any, convention: Convention, label: st
         integer_roles=frozenset(gray),
     )
     for role, lv in levels.items():
-        batch.cached(f"levels_{role}", lambda lv=lv: lv)
+        # mypy cannot type a lambda with a default argument against Callable[[], Any].
+        batch.cached(f"levels_{role}", lambda lv=lv: lv)  # type: ignore[misc]
     return batch
 
 

@@ -255,7 +255,8 @@ def _score_rows(
                 stacked = [_as_torch(s, device) for s in stacked]
             elif _backend.is_torch(stacked[0]):
                 stacked = [_backend.to_numpy(s) for s in stacked]
-            batch = from_stacks(*stacked, conv, label=f"triple {labels[chunk[0].index]}: ")
+            fused, ir, vis = stacked
+            batch = from_stacks(fused, ir, vis, conv, label=f"triple {labels[chunk[0].index]}: ")
             _mark_integer_roles(batch, stacked)
             values = {k: _backend.to_numpy(v) for k, v in evaluate(batch, ids).items()}
             for j, p in enumerate(chunk):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fusionbench.metrics.api import list_metrics
 from fusionbench.metrics.conventions import Convention, list_conventions
@@ -69,8 +70,8 @@ def _format_value(value: object) -> str:
     return str(value)
 
 
-def render_table(rows: Sequence[Row], fmt: str = "text") -> str:
-    """``rows`` (dicts sharing their keys) as an aligned ``text`` table, ``markdown`` or ``csv``."""
+def render_table(rows: Sequence[Mapping[Any, object]], fmt: str = "text") -> str:
+    """``rows`` (mappings sharing their keys) as an aligned ``text`` table, ``markdown`` or ``csv``."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not rows:

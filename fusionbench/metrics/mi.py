@@ -80,11 +80,11 @@ def mi_kernel(batch: Any) -> Any:
     (lf, hf), (la, ha), (lb, hb) = _mi_terms(batch)
     conv = batch.convention
     if isinstance(lf, np.ndarray) and lf.dtype == np.uint8 and lf[0].size < _backend.CALC_HIST_MAX_PIXELS:
-        return np.array([_mi_image(*images, conv) for images in zip(lf, la, lb, hf, ha, hb, strict=True)])
+        return np.array([_mi_image(conv, *images) for images in zip(lf, la, lb, hf, ha, hb, strict=True)])
     return _mutual_information(la, ha, lf, hf, conv) + _mutual_information(lb, hb, lf, hf, conv)
 
 
-def _mi_image(lf: np.ndarray, la: np.ndarray, lb: np.ndarray, hf: Any, ha: Any, hb: Any, conv: Any) -> float:
+def _mi_image(conv: Any, lf: np.ndarray, la: np.ndarray, lb: np.ndarray, hf: Any, ha: Any, hb: Any) -> float:
     """MI(A, F) + MI(B, F) of one image from its uint8 levels and marginal histograms (numpy).
 
     The joint histogram is OpenCV's ``calcHist`` (float32 counts, exact below 2^24 pixels) of the
@@ -94,7 +94,7 @@ def _mi_image(lf: np.ndarray, la: np.ndarray, lb: np.ndarray, hf: Any, ha: Any, 
     h_f = _entropy(hf, conv.log_base)
     total = 0.0
     for lx, hx in ((la, ha), (lb, hb)):
-        joint = cv2.calcHist(
+        joint: np.ndarray = cv2.calcHist(
             [lx, lf],
             [0, 1],
             None,

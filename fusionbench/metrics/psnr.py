@@ -28,7 +28,7 @@ from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.spec import register
 
 
-def _pair_sse(batch: Any) -> tuple[Any, Any] | None:
+def _pair_sse(batch: Any) -> tuple[Any, ...] | None:
     """Exact ``sum((F - A)^2)`` and ``sum((F - B)^2)`` per image for integer levels, else None."""
     exact = moments(batch)
     if exact is None:

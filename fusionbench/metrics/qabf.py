@@ -165,7 +165,8 @@ def _strength_orientation(sx: np.ndarray, sy: np.ndarray, name: str) -> tuple[np
     np.copyto(x, sx)
     np.copyto(y, sy)
     cv2.magnitude(x, y, magnitude=g)
-    vertical = cv2.compare(sx, 0, cv2.CMP_EQ, dst=_backend.scratch(name + "v", sx.shape, np.uint8))
+    # OpenCV takes a scalar as src2; its stubs allow arrays only.
+    vertical = cv2.compare(sx, 0, cv2.CMP_EQ, dst=_backend.scratch(name + "v", sx.shape, np.uint8))  # type: ignore[call-overload]
     cv2.addWeighted(sy, 1.0, vertical, 8.0, 0.0, dst=y, dtype=cv2.CV_64F)
     with np.errstate(divide="ignore"):
         np.divide(y, x, out=y)
@@ -186,7 +187,8 @@ def _weighted_preservation(gx: np.ndarray, ax: np.ndarray, gf: np.ndarray, af: n
     np.maximum(gx, gf, out=a_rel)
     with np.errstate(divide="ignore", invalid="ignore"):
         g_rel /= a_rel
-    np.putmask(g_rel, gx == gf, gf if equal_rule == "raw" else 1.0)
+    # Equal strengths are rare (a few % of pixels): a masked copy skips the others (putmask visits all).
+    np.copyto(g_rel, gf if equal_rule == "raw" else 1.0, where=gx == gf)
     cv2.addWeighted(g_rel, KG, g_rel, 0.0, -KG * DG, dst=g_rel)
     cv2.exp(g_rel, dst=g_rel)  # OpenCV: as accurate as numpy (<= 1 ulp), faster
     g_rel += 1.0  # 1 + exp(kg (G - Dg))

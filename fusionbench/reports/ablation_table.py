@@ -56,7 +56,7 @@ def render_ablation(
             header = f"${inner}{arrow}$"
         else:
             header = f"{spec.name} {'↑' if spec.higher_is_better else '↓'}"
-        cells[header] = [_seed_cell(frame, i, m, marks.at[i, m], fmt, decimals) for i in frame.index]
+        cells[header] = [_seed_cell(row, m, str(marks.at[i, m]), fmt, decimals) for i, row in frame.iterrows()]
     note = _footnote(frame, fmt)
     if fmt == "latex":
         styler = cells.style.hide(axis="index")
@@ -65,12 +65,12 @@ def render_ablation(
     return render_table(cells.to_dict(orient="records"), "markdown" if fmt == "markdown" else "text") + note
 
 
-def _seed_cell(frame: pd.DataFrame, i: object, m: str, mark: str, fmt: str, decimals: int) -> str:
+def _seed_cell(row: pd.Series, m: str, mark: str, fmt: str, decimals: int) -> str:
     """``mean ± std`` (over seeds, when there are several) with the best/second mark and the test marks."""
-    several = "seeds" in frame and int(frame.at[i, "seeds"]) > 1
-    text = _cell(frame.at[i, m], frame.at[i, f"{m}_std"] if several else None, mark, fmt, decimals)
-    significant = f"{m}_p" in frame and frame.at[i, f"{m}_p"] < 0.05
-    beyond = f"{m}_beyond_seeds" in frame and bool(frame.at[i, f"{m}_beyond_seeds"])
+    several = "seeds" in row and int(row["seeds"]) > 1
+    text = _cell(row[m], row[f"{m}_std"] if several else None, mark, fmt, decimals)
+    significant = f"{m}_p" in row and row[f"{m}_p"] < 0.05
+    beyond = f"{m}_beyond_seeds" in row and bool(row[f"{m}_beyond_seeds"])
     if fmt == "latex":
         marks = ("*" if significant else "") + (r"\dagger" if beyond else "")
         return text + (f"$^{{{marks}}}$" if marks else "")

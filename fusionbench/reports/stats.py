@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from fusionbench.metrics import get_spec
@@ -35,7 +36,7 @@ ALPHA = 0.05
 
 
 def bootstrap_ci(
-    values: Sequence[float] | np.ndarray,
+    values: ArrayLike,
     confidence: float = CONFIDENCE,
     n_resamples: int = N_RESAMPLES,
     seed: int = SEED,
@@ -100,7 +101,7 @@ def paired_test(values: pd.Series, reference: pd.Series, higher_is_better: bool 
     return PairedResult(p, *counts, direction=direction)
 
 
-def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+def holm(pvalues: ArrayLike) -> np.ndarray:
     """Holm's step-down adjusted p-values (NaN values stay NaN and do not count in the family).
 
     The i-th smallest of m p-values becomes ``max_{j<=i} min(1, (m - j + 1) p_(j))``.
@@ -172,6 +173,7 @@ def _add_paired_tests(
         ref = _reference_row(group, versus)
         reference = parts[ref].set_index("image")
         cells: list[tuple[Any, str]] = []
+        pvalues: list[float] = []
         for i in group.index:
             if i == ref:
                 continue
@@ -186,7 +188,8 @@ def _add_paired_tests(
                     r.direction,
                 ]
                 cells.append((i, m))
-        adjusted = holm([summary.at[i, f"{m}_p"] for i, m in cells])
+                pvalues.append(r.p)
+        adjusted = holm(pvalues)
         for (i, m), value in zip(cells, adjusted, strict=True):
             summary.at[i, f"{m}_p_holm"] = value
     return summary

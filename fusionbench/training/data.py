@@ -16,8 +16,10 @@ pool crops); otherwise no mask (``has_mask = 0``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +174,7 @@ class PatchSampler:
         self.with_targets = [i for i, p in enumerate(pool) if p.mask is not None and p.mask.any()]
 
     @property
-    def state(self) -> dict:
+    def state(self) -> Mapping[str, Any]:
         return self.rng.bit_generator.state
 
     def restore(self, state: dict) -> None:
@@ -200,7 +202,7 @@ class PatchSampler:
 
     def sample(self) -> dict[str, np.ndarray]:
         """``ir``, ``vis``, ``mask`` float32 ``(B, 1, P, P)`` and ``has_mask`` float32 ``(B,)``."""
-        out: dict[str, list[np.ndarray]] = {"ir": [], "vis": [], "mask": [], "has_mask": []}
+        out: dict[str, list[np.ndarray | np.float32]] = {"ir": [], "vis": [], "mask": [], "has_mask": []}
         for index in self.rng.integers(0, len(self.pool), size=self.batch):
             pair = self.pool[int(index)]
             top, left = self._window(pair)

@@ -29,6 +29,8 @@ Convolutions of the fusion network use reflection padding, SPC-Net's zero paddin
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,7 +54,7 @@ def conv(c_in: int, c_out: int, kernel: int, *, reflect: bool = True, stride: in
     ``reflect`` says: the result is the same, and torch would otherwise copy the input through a
     zero-width reflection pad first.
     """
-    mode = "reflect" if reflect and kernel > 1 else "zeros"
+    mode: Literal["reflect", "zeros"] = "reflect" if reflect and kernel > 1 else "zeros"
     return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode=mode)
 
 
@@ -236,6 +238,8 @@ class SIDMNet(nn.Module):
     runs SPC-Net on a copy whose short side is at most that many pixels (it only yields per-image
     class probabilities; the speed knob of spec section 0).
     """
+
+    tau: torch.Tensor  # the buffer registered in __init__
 
     def __init__(self, config: SIDMConfig, spc_short_side: int = 0) -> None:
         super().__init__()

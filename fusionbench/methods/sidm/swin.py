@@ -16,6 +16,8 @@ in one window.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +65,8 @@ def attention_mask(hp: int, wp: int, h: int, w: int, ws: int, shift: int, device
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a relative-position bias table."""
 
+    relative_index: torch.Tensor  # the buffer registered in __init__
+
     def __init__(self, dim: int, heads: int, window: int) -> None:
         super().__init__()
         if dim % heads:
@@ -108,7 +112,7 @@ class SwinLayer(nn.Module):
         self.attn = WindowAttention(dim, heads, window)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
-        for layer in (self.mlp[0], self.mlp[2]):
+        for layer in (cast(nn.Linear, self.mlp[0]), cast(nn.Linear, self.mlp[2])):
             nn.init.trunc_normal_(layer.weight, std=0.02)
             nn.init.zeros_(layer.bias)
         self._masks: dict[tuple[int, int, int, int, int, str], torch.Tensor | None] = {}
