@@ -60,7 +60,7 @@ def run_eval(folder: Path, workers: int, metrics: str | None) -> tuple[float, fl
     """Wall seconds of the command, seconds it logged for the scoring, and its CSV text."""
     csv = folder / f"workers{workers}.csv"
     cmd = ["fusionbench", "-v", "eval", "--ir", str(folder / "ir"), "--vi", str(folder / "vi")]
-    cmd += ["--fused", str(folder / "fused"), "--csv", str(csv), "--workers", str(workers)]
+    cmd += ["--fused", str(folder / "fused"), "--out", str(csv), "--workers", str(workers)]
     if metrics:
         cmd += ["--metrics", metrics]
     started = time.perf_counter()

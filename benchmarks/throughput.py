@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 import fusionbench
-from fusionbench.backends import Backend, DaskBackend, make_backend
 from fusionbench.datasets import get_dataset, resolve_data_root
+from fusionbench.engine.backends import Backend, DaskBackend, make_backend
 from fusionbench.io import write_text_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -6,6 +6,7 @@ The Python API mirrors the command line::
     frame = fusionbench.run("gff", "tno")                  # per-image metrics, one row per pair
     fusionbench.table(["gff", "lp"], ["tno", "msrs"])      # Table 1 means
     fused = fusionbench.fuse("gff", ir, vis)               # uint8 image as written to disk
+    values = fusionbench.compute(fused, ir, vis)           # {"mi": ..., "vif": ..., ...}
 
 Metrics live in :mod:`fusionbench.metrics`, datasets in :mod:`fusionbench.datasets`, methods in
 :mod:`fusionbench.methods`. Heavy modules are imported on first use.
@@ -18,12 +19,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run": ("fusionbench.runner", "run"),
-    "table": ("fusionbench.reports.tables", "table"),
+    "run": ("fusionbench.engine.runner", "run"),
+    "table": ("fusionbench.api", "table"),
     "fuse": ("fusionbench.methods", "fuse"),
+    "compute": ("fusionbench.metrics", "compute"),
 }
 
-__all__ = ["__version__", "fuse", "run", "table"]
+__all__ = ["__version__", "compute", "fuse", "run", "table"]
 
 
 def __getattr__(name: str) -> Any:

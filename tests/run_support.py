@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fusionbench.engine.store import STORE_NAME
 from fusionbench.io import write_image_atomic
-from fusionbench.store import STORE_NAME
 from tests.metric_fixtures import synthetic_triple
 
 #: The score columns that identify a row and its value (everything but the time it was written).

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 import fusionbench
-from fusionbench.backends import (
+from fusionbench.cli import main
+from fusionbench.engine.backends import (
     BackendError,
     DaskBackend,
     ProcessBackend,
@@ -29,7 +30,6 @@ from fusionbench.backends import (
     make_backend,
     open_backend,
 )
-from fusionbench.cli import main
 from fusionbench.methods import ClassicMethod
 from tests.run_support import finish, make_pair_folders, per_image_csv, progress, run_args, run_cli, temp_files
 
@@ -238,8 +238,8 @@ def test_the_cli_joins_a_running_scheduler_by_address(tmp_path):
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None, silence_logs=40
     ) as cluster:
-        finish(run_cli([*args, "--out", str(tmp_path / "remote"), "--scheduler", cluster.scheduler_address]))
-    finish(run_cli([*args, "--out", str(tmp_path / "serial")]))
+        finish(run_cli([*args, "--cache", str(tmp_path / "remote"), "--scheduler", cluster.scheduler_address]))
+    finish(run_cli([*args, "--cache", str(tmp_path / "serial")]))
     assert per_image_csv(tmp_path / "remote") == per_image_csv(tmp_path / "serial")
     manifest = json.loads(next((tmp_path / "remote").glob("runs/**/manifest.json")).read_text())
     # A remote cluster's workers run one torch thread per task thread; the cluster has 2 task threads.
@@ -254,8 +254,8 @@ def test_the_cli_joins_a_running_scheduler_by_address(tmp_path):
 @pytest.mark.slow
 def test_table_runs_share_one_local_cluster_and_match_serial(tmp_path):
     args = ["table", "--methods", "average,max", "--datasets", "demo", "--metrics", "en,ag", "--format", "csv"]
-    serial = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "s")])
-    dask = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "d"), "--scheduler", "local", "--workers", "2"])
+    serial = CliRunner().invoke(main, [*args, "--cache", str(tmp_path / "s")])
+    dask = CliRunner().invoke(main, [*args, "--cache", str(tmp_path / "d"), "--scheduler", "local", "--workers", "2"])
     assert serial.exit_code == 0 and dask.exit_code == 0, dask.output
     assert dask.stdout == serial.stdout
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "d").glob("runs/**/manifest.json")]

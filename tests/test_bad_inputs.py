@@ -30,11 +30,11 @@ import fusionbench
 from fusionbench.cli import main
 from fusionbench.datasets import Dataset, DatasetError, PinnedDataset, download
 from fusionbench.datasets.base import PairRecord, sha256_bytes, sha256_file
+from fusionbench.engine.runner import PairFailureError
+from fusionbench.engine.store import STORE_NAME, ResultsStore, StoreError
 from fusionbench.io import write_image_atomic
 from fusionbench.methods import ClassicMethod
 from fusionbench.methods.weights import WeightFile, WeightsError, load_state_dict
-from fusionbench.runner import PairFailureError
-from fusionbench.store import STORE_NAME, ResultsStore, StoreError
 from tests.run_support import make_pair_folders, temp_files
 
 SHAPE = (48, 64)
@@ -108,7 +108,7 @@ class Setup:
     def cli(self, method: str = "average") -> list[str]:
         return [
             "run", "--method", method, "--dataset", "folder", "--ir", str(self.dirs["ir"]), "--vi",
-            str(self.dirs["vi"]), "--metrics", "en,ag", "--out", str(self.out),
+            str(self.dirs["vi"]), "--metrics", "en,ag", "--cache", str(self.out),
         ]  # fmt: skip
 
     def others_stored(self, bad: str = "p001") -> Callable[[], None]:
@@ -353,7 +353,7 @@ def disk_full_writing_the_store(s: Setup, monkeypatch) -> Case:
             (pages,) = self._con.execute("PRAGMA page_count").fetchone()
             self._con.execute(f"PRAGMA max_page_count = {pages}")
 
-    monkeypatch.setattr("fusionbench.runner.ResultsStore", FullStore)
+    monkeypatch.setattr("fusionbench.engine.runner.ResultsStore", FullStore)
 
     def after() -> None:
         assert set(before) <= set(_store_rows(s.out))  # rows are added until the store is full; none lost

@@ -67,7 +67,7 @@ def assert_one_line_error(result, *fragments):
 
 def test_eval_prints_table_with_mean_and_writes_csv_equal_to_compute(folders, tmp_path):
     out = tmp_path / "scores.csv"
-    result = run(*eval_args(folders, "--metrics", "mi,en,qabf", "--csv", out))
+    result = run(*eval_args(folders, "--metrics", "mi,en,qabf", "--out", out))
 
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
@@ -91,7 +91,7 @@ def test_eval_prints_table_with_mean_and_writes_csv_equal_to_compute(folders, tm
 def test_eval_mean_skips_nan(folders, tmp_path):
     write_image_atomic(folders["ir"] / "2.png", np.full((24, 24), 100, np.uint8))  # VIF undefined
     out = tmp_path / "scores.csv"
-    result = run(*eval_args(folders, "--metrics", "vif", "--csv", out))
+    result = run(*eval_args(folders, "--metrics", "vif", "--out", out))
 
     assert result.exit_code == 0, result.output
     table = read_csv(out)
@@ -121,7 +121,7 @@ def test_eval_sixteen_bit_needs_data_range(folders, tmp_path):
             image = read_image(folders[role] / f"{stem}.png")
             write_image_atomic(folders[role] / f"{stem}.png", image.astype(np.uint16) * 257)
     out = tmp_path / "deep.csv"
-    accepted = run(*eval_args(folders, "--metrics", "en", "--data-range", "65535", "--csv", out))
+    accepted = run(*eval_args(folders, "--metrics", "en", "--data-range", "65535", "--out", out))
     assert accepted.exit_code == 0, accepted.output
     assert read_csv(out)["en"].notna().all()
 
@@ -169,7 +169,7 @@ def test_unreadable_image_is_named(folders):
 
 
 def test_csv_folder_must_exist(folders, tmp_path):
-    result = run(*eval_args(folders, "--csv", tmp_path / "missing" / "out.csv"))
+    result = run(*eval_args(folders, "--out", tmp_path / "missing" / "out.csv"))
     assert_one_line_error(result, "does not exist")
 
 
@@ -229,7 +229,7 @@ def test_eval_on_shared_tno_piafusion(shared_root, tmp_path):
         pytest.skip(f"TNO test images or PIAFusion results not found under {shared_root}")
     out = tmp_path / "tno.csv"
 
-    result = run("eval", "--ir", ir, "--vi", vi, "--fused", fused, "--metrics", "en", "--csv", out)
+    result = run("eval", "--ir", ir, "--vi", vi, "--fused", fused, "--metrics", "en", "--out", out)
 
     assert result.exit_code == 0, result.output
     table = read_csv(out)

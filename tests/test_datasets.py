@@ -13,6 +13,7 @@ import platformdirs
 import pytest
 from click.testing import CliRunner
 
+from fusionbench.cli.data import data
 from fusionbench.datasets import (
     Dataset,
     DatasetError,
@@ -22,7 +23,6 @@ from fusionbench.datasets import (
     resolve_data_root,
 )
 from fusionbench.datasets.build_manifests import MANIFEST_DIR, build, render
-from fusionbench.datasets.cli import data
 from fusionbench.datasets.demo import SCENES, pixel_digest, render_pair
 from fusionbench.datasets.pinned import MANIFEST_NAMES, load_manifest
 from fusionbench.io import read_image, write_image_atomic

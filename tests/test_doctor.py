@@ -7,8 +7,8 @@ import shutil
 from click.testing import CliRunner
 
 from fusionbench.cli import main
-from fusionbench.doctor import FAIL, OK, WARN, run_checks
-from fusionbench.store import STORE_NAME, ResultsStore
+from fusionbench.engine.doctor import FAIL, OK, WARN, run_checks
+from fusionbench.engine.store import STORE_NAME, ResultsStore
 
 
 def by_name(checks):
@@ -54,10 +54,10 @@ def test_no_data_root_is_a_warning_that_says_what_to_do(tmp_path):
 def test_cli_prints_one_screen_and_exits_1_on_a_failure(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    good = CliRunner().invoke(main, ["doctor", "--data-root", str(tmp_path), "--out", str(tmp_path / "out")])
+    good = CliRunner().invoke(main, ["doctor", "--data-root", str(tmp_path), "--cache", str(tmp_path / "out")])
     assert good.exit_code == 0, good.output
     assert len(good.output.splitlines()) <= 24
     assert good.output.splitlines()[0].startswith("OK    versions")
-    bad = CliRunner().invoke(main, ["doctor", "--data-root", str(tmp_path), "--out", str(blocker / "out")])
+    bad = CliRunner().invoke(main, ["doctor", "--data-root", str(tmp_path), "--cache", str(blocker / "out")])
     assert bad.exit_code == 1
     assert "FAIL  output" in bad.output and bad.output.rstrip().endswith("1 failures")

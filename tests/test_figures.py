@@ -13,9 +13,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from fusionbench.cli import main
+from fusionbench.engine.results import CachedResults
 from fusionbench.methods import METHODS, Method, fuse, get_method
 from fusionbench.methods.base import ClassicMethod
-from fusionbench.reports.cached import RunContext
 from fusionbench.reports.figures import (
     BOX_COLOURS,
     Box,
@@ -197,7 +197,7 @@ def standin(monkeypatch):
 
 @pytest.mark.slow
 def test_ablation_variants_each_get_their_own_run_and_panel(standin):
-    ctx = RunContext(progress=False)
+    ctx = CachedResults(progress=False)
     fig, boxes = comparison(ctx, "demo", "demo_02", ["ir", "vis", standin], boxes="auto", ablation=["g1", "g4", "g7"])
     labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
     assert labels == ["Infrared", "Visible", "g1", "g4", "g7"]

@@ -199,7 +199,7 @@ HOSTILE_METHOD_DIR = "<svg onload=alert('method')>"
 
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory) -> Path:
-    from fusionbench.reports.cached import RunContext
+    from fusionbench.engine.results import CachedResults
     from fusionbench.reports.html import build_report, write_report
 
     tmp = tmp_path_factory.mktemp("hostile")
@@ -208,7 +208,7 @@ def hostile_report(tmp_path_factory) -> Path:
     fused.mkdir()
     for stem in ("p0", HOSTILE_FILE):
         write_image_atomic(fused / f"{stem}.png", read_image(dirs["ir"] / f"{stem}.png"))
-    ctx = RunContext(out=tmp / "out", metrics=["en", "ag"])
+    ctx = CachedResults(out=tmp / "out", metrics=["en", "ag"])
     with registered_dataset("xss-data<b onmouseover=alert('dataset')>", dirs["ir"], dirs["vi"]) as dataset:
         html = build_report(
             ctx, ["average", f"folder:{fused}"], [dataset], efficiency="none", boxes="none", title=HOSTILE_TITLE
@@ -504,7 +504,7 @@ class _Zeros(io.RawIOBase):
 
 @pytest.mark.slow
 def test_a_dask_run_prints_only_the_result(tmp_path):
-    args = ["run", "--method", "average", "--dataset", "demo", "--metrics", "en", "--out", str(tmp_path / "out")]
+    args = ["run", "--method", "average", "--dataset", "demo", "--metrics", "en", "--cache", str(tmp_path / "out")]
     child = subprocess.run(
         [sys.executable, "-m", "fusionbench", *args, "--scheduler", "local", "--workers", "2"],
         capture_output=True,
@@ -528,7 +528,7 @@ def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
     child = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert child.returncode != 0
     last = child.stderr.strip().splitlines()[-1]
-    assert last.startswith("fusionbench.backends.BackendError: "), child.stderr[-3000:]
+    assert last.startswith("fusionbench.engine.backends.BackendError: "), child.stderr[-3000:]
     assert 'if __name__ == "__main__":' in last and str(script) in last, last
 
 

@@ -114,7 +114,7 @@ def test_eval_with_two_workers_writes_the_same_csv_and_table(folders, tmp_path):
     outputs = {}
     for workers in (1, 2):
         csv = tmp_path / f"w{workers}.csv"
-        result = run_eval(folders, "--metrics", "all", "--csv", csv, "--workers", workers)
+        result = run_eval(folders, "--metrics", "all", "--out", csv, "--workers", workers)
         assert result.exit_code == 0, result.output
         outputs[workers] = (csv.read_text(), result.stdout)
     assert outputs[1] == outputs[2]

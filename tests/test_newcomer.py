@@ -45,13 +45,13 @@ def test_every_command_that_runs_a_learned_method_takes_weights(command):
 def test_weights_folder_is_honoured_by_the_runs_a_command_starts(args, tmp_path, restore_weights_env):
     empty = tmp_path / "no-weights-here"
     empty.mkdir()
-    result = _invoke(*args, "--weights", str(empty), "--out", str(tmp_path / "out"))
+    result = _invoke(*args, "--weights", str(empty), "--cache", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert str(empty) in result.output and "SeAFusion.pth" in result.output
 
 
 def test_doctor_says_how_to_fix_missing_weights(tmp_path):
-    from fusionbench.doctor import check_weights
+    from fusionbench.engine.doctor import check_weights
 
     (warning,) = [c for c in check_weights(tmp_path) if c.name == "weights"]
     assert "--weights DIR" in warning.detail and WEIGHTS_ENV in warning.detail
@@ -61,7 +61,7 @@ def test_doctor_says_how_to_fix_missing_weights(tmp_path):
 
 
 def test_progress_bar_on_request_and_none_on_a_non_terminal_by_default(tmp_path):
-    args = ("run", "--method", "average", "--dataset", "demo", "--metrics", "en", "--out", str(tmp_path))
+    args = ("run", "--method", "average", "--dataset", "demo", "--metrics", "en", "--cache", str(tmp_path))
     quiet = CliRunner().invoke(main, list(args))
     assert quiet.exit_code == 0 and "it/s" not in quiet.stderr and "unit/s" not in quiet.stderr
     shown = CliRunner().invoke(main, [*args, "--progress"])

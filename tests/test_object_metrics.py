@@ -85,11 +85,11 @@ def test_compute_and_the_runner_units_score_object_measures_with_the_pair_boxes(
     import shutil
 
     from fusionbench.datasets import get_dataset
+    from fusionbench.engine.units import ScoreUnit, UnitContext, score_unit
     from fusionbench.io import read_image
     from fusionbench.methods import get_method
     from fusionbench.metrics import compute, get_spec, resolve_metrics
     from fusionbench.metrics.conventions import get_convention
-    from fusionbench.units import ScoreUnit, UnitContext, score_unit
 
     assert resolve_metrics("en,objects") == ["en", "target_contrast", "ir_roughness"]
     assert get_spec("target_contrast").higher_is_better and not get_spec("ir_roughness").higher_is_better

@@ -36,7 +36,7 @@ def test_method_options_given_win_over_the_protocol():
 
 
 def test_table_under_a_protocol_uses_its_convention(tmp_path):
-    from fusionbench.reports.tables import table
+    from fusionbench.api import table
 
     under = table("average", "demo", metrics="mi,ag", protocol="cddfuse", out=tmp_path)
     direct = table("average", "demo", metrics="mi,ag", convention="cdd", out=tmp_path)
@@ -46,7 +46,7 @@ def test_table_under_a_protocol_uses_its_convention(tmp_path):
 
 
 def test_cli_protocol_and_a_different_convention_is_an_error(tmp_path):
-    args = ["table", "--methods", "average", "--datasets", "demo", "--out", str(tmp_path)]
+    args = ["table", "--methods", "average", "--datasets", "demo", "--cache", str(tmp_path)]
     result = CliRunner().invoke(main, [*args, "--protocol", "cddfuse", "--convention", "vifb"])
     assert result.exit_code == 2 and "fixes the convention (cdd)" in result.output
     for command in ("run", "table"):
@@ -54,13 +54,15 @@ def test_cli_protocol_and_a_different_convention_is_an_error(tmp_path):
 
 
 def test_report_and_run_under_a_protocol(tmp_path):
-    from fusionbench.reports.cached import RunContext
+    from fusionbench.engine.results import CachedResults
     from fusionbench.reports.html import build_report
 
-    ctx = RunContext(out=tmp_path, metrics=["en"])
+    ctx = CachedResults(out=tmp_path, metrics=["en"])
     html = build_report(ctx, "average", "demo", efficiency="none", protocol="cddfuse")
-    assert ctx.convention == "cdd" and "cdd" in html
-    args = ["run", "--method", "average", "--dataset", "demo", "--metrics", "mi", "--out", str(tmp_path)]
+    assert "cdd" in html
+    (run,) = ctx._runs.values()  # the report's one run was made under the protocol's convention
+    assert run.manifest["convention"]["name"] == "cdd", run.manifest["convention"]
+    args = ["run", "--method", "average", "--dataset", "demo", "--metrics", "mi", "--cache", str(tmp_path)]
     under = CliRunner().invoke(main, [*args, "--protocol", "cddfuse"])
     direct = CliRunner().invoke(main, [*args, "--convention", "cdd"])
     assert under.exit_code == 0, under.output
@@ -83,8 +85,8 @@ CDDFUSE_U2FUSION_TNO = {
 @pytest.mark.slow
 def test_cddfuse_protocol_reproduces_cddfuse_u2fusion_tno_row(shared_root, weights_dir, tmp_path, monkeypatch):
     """About 5 minutes on two CPU cores (U2Fusion on the 42 TNO pairs, then the 25 are scored)."""
+    from fusionbench.api import table
     from fusionbench.methods.weights import WEIGHTS_ENV
-    from fusionbench.reports.tables import table
 
     monkeypatch.setenv(WEIGHTS_ENV, str(weights_dir))
     metrics = list(CDDFUSE_U2FUSION_TNO)

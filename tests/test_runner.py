@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import fusionbench
-from fusionbench.backends import local_threads
+from fusionbench.engine.backends import local_threads
+from fusionbench.engine.store import STORE_NAME
 from fusionbench.io import write_image_atomic
 from fusionbench.metrics import compute
-from fusionbench.store import STORE_NAME
 from tests.metric_fixtures import synthetic_triple
 from tests.run_support import (
     finish,
@@ -109,7 +109,7 @@ def test_sigkill_part_way_then_resume_gives_identical_results(tmp_path):
     dirs = make_pair_folders(tmp_path / "data", 40, shape=(160, 200))
     args = run_args(dirs, method="gff", metrics="all")
     killed_out = tmp_path / "killed"
-    proc = run_cli([*args, "--out", str(killed_out)])
+    proc = run_cli([*args, "--cache", str(killed_out)])
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline and proc.poll() is None:
@@ -123,9 +123,9 @@ def test_sigkill_part_way_then_resume_gives_identical_results(tmp_path):
     assert 48 <= done < 80
     assert not list(killed_out.glob("runs/**/per_image.csv"))
 
-    finish(run_cli([*args, "--out", str(killed_out)]))
+    finish(run_cli([*args, "--cache", str(killed_out)]))
     clean_out = tmp_path / "clean"
-    finish(run_cli([*args, "--out", str(clean_out)]))
+    finish(run_cli([*args, "--cache", str(clean_out)]))
 
     assert per_image_csv(killed_out) == per_image_csv(clean_out)
     manifest = json.loads(next(killed_out.glob("runs/**/manifest.json")).read_text())
@@ -142,7 +142,7 @@ def test_sigkill_at_ten_random_points_every_resume_matches_an_uninterrupted_run(
     dirs = make_pair_folders(tmp_path / "data", pairs, shape=(120, 160))
     args = run_args(dirs, method="average", metrics="en,ag,qabf,mi")
     clean = tmp_path / "clean"
-    finish(run_cli([*args, "--out", str(clean)]))
+    finish(run_cli([*args, "--cache", str(clean)]))
     expected_csv, expected_rows = per_image_csv(clean), score_rows(clean)
     assert len(expected_rows) == pairs * 4
 
@@ -152,7 +152,7 @@ def test_sigkill_at_ten_random_points_every_resume_matches_an_uninterrupted_run(
         out = tmp_path / f"round{round_}"
         # Progress is counted in units: fused PNGs, then scored pairs (2 * pairs in all).
         point, jitter = rng.randrange(0, 2 * pairs - 1), rng.uniform(0.0, 0.01)
-        proc = run_cli([*args, "--out", str(out)])
+        proc = run_cli([*args, "--cache", str(out)])
         deadline = time.monotonic() + 120
         while proc.poll() is None and progress(out) < point and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -163,7 +163,7 @@ def test_sigkill_at_ten_random_points_every_resume_matches_an_uninterrupted_run(
         points.append(progress(out))
         assert not list(out.glob("runs/**/per_image.csv"))
 
-        finish(run_cli([*args, "--out", str(out)]))
+        finish(run_cli([*args, "--cache", str(out)]))
         assert per_image_csv(out) == expected_csv, f"round {round_} (killed at unit {point})"
         assert score_rows(out) == expected_rows, f"round {round_} (killed at unit {point})"
         assert temp_files(out) == []
@@ -176,11 +176,11 @@ def test_two_runs_on_one_output_folder_neither_corrupt_nor_duplicate_rows(tmp_pa
     dirs = make_pair_folders(tmp_path / "data", pairs, shape=(120, 160))
     args = run_args(dirs, method="gff", metrics="en,ag,qabf")
     shared = tmp_path / "shared"
-    procs = [run_cli([*args, "--out", str(shared)]) for _ in range(2)]
+    procs = [run_cli([*args, "--cache", str(shared)]) for _ in range(2)]
     for proc in procs:
         finish(proc)
     alone = tmp_path / "alone"
-    finish(run_cli([*args, "--out", str(alone)]))
+    finish(run_cli([*args, "--cache", str(alone)]))
 
     rows = score_rows(shared)
     keys = [row[:10] for row in rows]

@@ -142,13 +142,13 @@ def test_shipped_checkpoints_match_their_recorded_hash_and_load(name: str) -> No
 
 @needs_shipped
 def test_cli_run_sidm_on_demo_from_the_shipped_checkpoint(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "--method", "sidm", "--dataset", "demo", "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, ["run", "--method", "sidm", "--dataset", "demo", "--cache", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "SIDM-Fusion" in result.output and "Qabf" in result.output
 
 
 def test_cli_choices_equal_the_configuration() -> None:
-    from fusionbench import sidm_cli as cli
+    from fusionbench.cli import training as cli
     from fusionbench.methods.sidm import config
 
     assert tuple(config.ABLATION_GROUPS) == cli.ABLATION_GROUPS
@@ -182,7 +182,7 @@ def test_cli_run_with_an_ablation_row_records_it_in_the_manifest(tmp_path: Path)
         "demo",
         "--metrics",
         "en",
-        "--out",
+        "--cache",
         str(tmp_path),
     ]
     result = CliRunner().invoke(main, args)
@@ -190,5 +190,7 @@ def test_cli_run_with_an_ablation_row_records_it_in_the_manifest(tmp_path: Path)
     (manifest,) = tmp_path.glob("runs/**/manifest.json")
     config = json.loads(manifest.read_text())["method"]["config"]
     assert config == {"ablation": "g3", "width": "lite", "spc_short_side": 0}
-    bad = CliRunner().invoke(main, ["run", "--method", "sidm", "--option", "spc_short_side=-1", "--out", str(tmp_path)])
+    bad = CliRunner().invoke(
+        main, ["run", "--method", "sidm", "--option", "spc_short_side=-1", "--cache", str(tmp_path)]
+    )
     assert bad.exit_code == 2 and "spc_short_side must be a whole number >= 0" in bad.output

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from fusionbench.store import STORE_NAME, ResultsStore, RunKey, StoreError, output_lock
+from fusionbench.engine.store import STORE_NAME, ResultsStore, RunKey, StoreError, output_lock
 
 KEY = RunKey(
     dataset="folder",
@@ -96,7 +96,7 @@ def test_a_full_database_is_a_store_error_and_keeps_what_was_committed(store):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from fusionbench.store import ResultsStore, RunKey
+    from fusionbench.engine.store import ResultsStore, RunKey
     key = RunKey("folder", "test", "v1", "gff", "c1", "", "tang@abc", "lib")
     worker = int(sys.argv[2])
     with ResultsStore(sys.argv[1]) as store:
@@ -125,7 +125,7 @@ def test_concurrent_writer_processes_neither_corrupt_nor_duplicate(tmp_path):
 _KILLED_MID_TRANSACTION = textwrap.dedent(
     """
     import sys, time
-    from fusionbench.store import ResultsStore, RunKey
+    from fusionbench.engine.store import ResultsStore, RunKey
     key = RunKey("folder", "test", "v1", "gff", "c1", "", "tang@abc", "lib")
     store = ResultsStore(sys.argv[1])
     store.put_scores(key, "committed", "inputs", {"en": 1.0})
@@ -163,7 +163,7 @@ def test_temp_files_are_kept_while_another_run_holds_the_output_folder(tmp_path)
         [
             sys.executable,
             "-c",
-            "import sys, pathlib; from fusionbench.store import output_lock\n"
+            "import sys, pathlib; from fusionbench.engine.store import output_lock\n"
             "with output_lock(pathlib.Path(sys.argv[1]), []):\n    print('held', flush=True); sys.stdin.read()",
             str(tmp_path),
         ],

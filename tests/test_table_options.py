@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fusionbench.reports.tables import split_method_options, table
+from fusionbench.api import table
+from fusionbench.reports.tables import split_method_options
 
 
 def test_split_method_options_reads_json_values() -> None:

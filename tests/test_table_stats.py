@@ -119,7 +119,7 @@ def test_render_shows_intervals_and_marks_significant_differences():
 @pytest.mark.slow
 def test_cli_table_versus_and_ci_on_demo(tmp_path):
     args = "table --methods average,max,gff --datasets demo --versus average --ci --format csv --metrics en,qabf"
-    result = CliRunner().invoke(main, [*args.split(), "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, [*args.split(), "--cache", str(tmp_path)])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(io.StringIO(result.output))
     for m in ("en", "qabf"):

@@ -97,7 +97,8 @@ def test_tno_table_of_the_nine_published_methods(shared_root, tmp_path):
 
 
 def test_a_method_can_be_limited_to_some_datasets(tmp_path):
-    from fusionbench.reports.tables import split_dataset_limit, table
+    from fusionbench.api import table
+    from fusionbench.reports.tables import split_dataset_limit
 
     assert split_dataset_limit("published:piafusion@tno") == ("published:piafusion", {"tno"})
     assert split_dataset_limit("gff@tno+msrs") == ("gff", {"tno", "msrs"})

@@ -27,6 +27,10 @@ DATA_ROOT_ENV = "FUSIONBENCH_DATA"
 VERSION_DIGITS = 12
 #: How many file names an error message or report summary lists before "and N more".
 SHOWN = 5
+#: Names that stand for a pair's source images (in figure panels and ``--methods``), and their role.
+SOURCE_ROLES = {"ir": "ir", "vis": "vis", "vi": "vis"}
+#: Display labels of the two sources.
+SOURCE_LABELS = {"ir": "Infrared", "vis": "Visible"}
 
 
 class DatasetError(ValueError):

@@ -61,20 +61,41 @@ for _key in ("fusiongan", "piafusion", "pmgi", "rfn-nest"):
 
 
 @dataclass(frozen=True)
-class PublishedMethod(Method):
+class ProvidedImages(Method):
+    """A method whose fused images exist already (published, or a user's folder): nothing to run.
+
+    Its id is ``<kind>:<source>`` (``published:piafusion``, ``folder:/data/fused``) and its config
+    the one field that names the source.
+    """
+
+    provides_images = True
+
+    def images_from(self) -> str:
+        """What the images are read from: a published method's name, a folder's path."""
+        raise NotImplementedError
+
+    @property
+    def id(self) -> str:  # type: ignore[override]
+        return f"{self.kind}:{self.images_from()}"
+
+    def config(self) -> dict[str, Any]:
+        (only,) = dataclasses.fields(self)
+        return {only.name: self.images_from()}
+
+
+@dataclass(frozen=True)
+class PublishedMethod(ProvidedImages):
     """Published fused images of one method, read from ``<data_root>/results/``."""
 
     published_name: str
 
     kind = "published"
-    provides_images = True
 
     def __post_init__(self) -> None:
         PUBLISHED.get(self.published_name)  # unknown names raise, naming the close matches
 
-    @property
-    def id(self) -> str:  # type: ignore[override]
-        return f"published:{self.published_name}"
+    def images_from(self) -> str:
+        return self.published_name
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -89,9 +110,6 @@ class PublishedMethod(Method):
     @property
     def reference(self) -> str:  # type: ignore[override]
         return PUBLISHED.get(self.published_name).reference
-
-    def config(self) -> dict[str, Any]:
-        return {"published_name": self.published_name}
 
     def folder(self, dataset: str, split: str, data_root: str | Path | None) -> Path:
         """``<data_root>/results/<dataset>/<split>/<name>``."""
@@ -141,13 +159,12 @@ def _manifest_sources(manifest: str) -> tuple[tuple[str, str], ...]:
 
 
 @dataclass(frozen=True)
-class FolderMethod(Method):
+class FolderMethod(ProvidedImages):
     """A folder of fused images, one per pair, named by the pair's stem (any image extension)."""
 
     folder: Path
 
     kind = "folder"
-    provides_images = True
 
     def __post_init__(self) -> None:
         folder = Path(self.folder).expanduser().absolute()
@@ -155,9 +172,8 @@ class FolderMethod(Method):
             raise MethodError(f"folder:{self.folder}: no such folder")
         object.__setattr__(self, "folder", folder)
 
-    @property
-    def id(self) -> str:  # type: ignore[override]
-        return f"folder:{self.folder}"
+    def images_from(self) -> str:
+        return str(self.folder)
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -166,9 +182,6 @@ class FolderMethod(Method):
     @property
     def description(self) -> str:  # type: ignore[override]
         return f"fused images read from {self.folder}"
-
-    def config(self) -> dict[str, Any]:
-        return {"folder": str(self.folder)}
 
     @cached_property
     def _by_stem(self) -> dict[str, list[Path]]:

@@ -8,8 +8,8 @@ Boxes are given as ``x,y,w,h`` in pixels, or chosen by :func:`auto_boxes`: the r
 methods disagree most, measured as the variance across methods of the local contrast (the local
 standard deviation of the luminance), summed over the box.
 
-:func:`comparison` builds the figure for one dataset pair from the cached runs
-(:mod:`fusionbench.reports.cached`); :func:`save_figure` writes it as PDF and PNG.
+:func:`comparison` builds the figure for one dataset pair from a result source
+(:class:`fusionbench.reports.sources.ResultSource`); :func:`save_figure` writes it as PDF and PNG.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,7 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from fusionbench.reports.cached import PanelSpec, RunContext, panel_image
+from fusionbench.reports.sources import PanelSpec, ResultSource
 
 #: Box colours, in order: red, green (as in the paper's figures).
 BOX_COLOURS = ("#e41a1c", "#1fb31f")
@@ -196,9 +197,12 @@ class Panel:
     label: str
 
 
-def load_panels(ctx: RunContext, dataset: str, pair_id: str, specs: Sequence[PanelSpec]) -> list[Panel]:
-    """The pictures of ``specs`` for one pair, from the dataset (sources) and the cached runs (methods)."""
-    panels = [Panel(*panel_image(ctx, spec, dataset, pair_id)) for spec in specs]
+def load_panels(source: ResultSource, dataset: str, pair_id: str, specs: Sequence[PanelSpec]) -> list[Panel]:
+    """The pictures of ``specs`` for one pair, from the dataset (sources) and the runs (methods)."""
+    panels = []
+    for spec in specs:
+        image, label = source.panel(spec.name, spec.options, dataset, pair_id)
+        panels.append(Panel(image, spec.label or label))
     shapes = {p.image.shape[:2] for p in panels}
     if len(shapes) != 1:
         sizes = ", ".join(f"{p.label}: {p.image.shape[1]}x{p.image.shape[0]}" for p in panels)
@@ -289,7 +293,7 @@ def draw_panel(
     """Draw one panel on ``ax``: the image, its label below, each box and its magnified inset."""
     image = panel.image
     full_scale = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
-    gray = {"cmap": "gray", "vmin": 0, "vmax": full_scale} if image.ndim == 2 else {}
+    gray: dict[str, Any] = {"cmap": "gray", "vmin": 0, "vmax": full_scale} if image.ndim == 2 else {}
     ax.imshow(image, interpolation="antialiased", **gray)
     _bare(ax)
     ax.set_xlabel(panel.label, fontsize=9, labelpad=3)
@@ -315,7 +319,7 @@ def _bare(ax: Axes) -> None:
 
 
 def comparison(
-    ctx: RunContext,
+    source: ResultSource,
     dataset: str,
     pair_id: str,
     methods: str | Sequence[str],
@@ -326,7 +330,7 @@ def comparison(
 ) -> tuple[Figure, list[Box]]:
     """The comparison figure of one pair (sources and methods named by ``methods``) and its boxes."""
     specs = panel_specs(methods, ablation)
-    panels = load_panels(ctx, dataset, pair_id, specs)
+    panels = load_panels(source, dataset, pair_id, specs)
     chosen = choose_boxes(panels, specs, boxes)
     return comparison_figure(panels, chosen, cols=cols), chosen
 

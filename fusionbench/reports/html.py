@@ -1,7 +1,8 @@
 """The HTML report: one self-contained file with Table 1, figures, plots, per-image tables and manifests.
 
-:func:`build_report` gathers every method's run on every dataset from the cached runs
-(:mod:`fusionbench.reports.cached`; only what is missing is computed) and renders
+:func:`build_report` gathers every method's run on every dataset from a result source
+(:class:`~fusionbench.reports.sources.ResultSource`; the CLI's reads the run cache and computes only
+what is missing) and renders
 ``templates/report.html.j2`` with jinja2. Tables are rendered by pandas' Styler; figures and plots
 are embedded as ``data:`` URIs, so the file needs no server and no folder beside it. The per-image
 tables sort by a click on a column header (a few lines of vanilla JavaScript in the template).
@@ -23,7 +24,7 @@ import base64
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ from matplotlib.figure import Figure
 from fusionbench import __version__
 from fusionbench.io import write_text_atomic
 from fusionbench.metrics import get_spec, resolve_metrics
-from fusionbench.reports.cached import RunContext, RunResult, method_run
+from fusionbench.protocols import get_protocol
+from fusionbench.reports.sources import ResultSource, RunView
 from fusionbench.reports.stats import add_statistics, significance
 from fusionbench.reports.tables import (
     PARTIAL_MARK,
@@ -77,7 +79,7 @@ def figure_uri(fig: Figure, fmt: str = "png", dpi: int = 100) -> str:
 
 
 def summary_rows(
-    runs: Mapping[str, Sequence[RunResult]],
+    runs: Mapping[str, Sequence[RunView]],
     metrics: Sequence[str],
     by: str | None = None,
     *,
@@ -134,7 +136,7 @@ def marked_table(
             + ci_text(summary.loc[i], m, "html", decimals)
             + significance_mark(significance(summary.loc[i], m), "html")
             + (PARTIAL_MARK if partial.at[i, m] else "")
-            for i, v in summary[m].items()
+            for i, v in zip(summary.index, summary[m], strict=True)
         ]
         classes[header] = marks[m]
     if any(f"{m}_win" in summary.columns for m in metrics):
@@ -153,7 +155,7 @@ def _metric_header(metric: str) -> str:
     return f"{spec.name} {'↑' if spec.higher_is_better else '↓'}"
 
 
-def per_image_table(results: Sequence[RunResult], metric: str, decimals: int = 4) -> Markup:
+def per_image_table(results: Sequence[RunView], metric: str, decimals: int = 4) -> Markup:
     """One metric's per-image values: a row per image, a column per method; sortable in the browser."""
     first = results[0].frame
     tags = [c for c in first.columns if c == "tag"]
@@ -172,17 +174,20 @@ def _bare_table(frame: pd.DataFrame, css: str, decimals: int = 2) -> Markup:
     return Markup(html.replace("<table>", f'<table class="{escape(css)}">', 1))
 
 
-def efficiency_html(source: str, methods: Sequence[RunResult]) -> tuple[Markup | None, str]:
-    """The efficiency table and a note on where it came from: measured now, read from a CSV, or none."""
-    from fusionbench.reports.efficiency import efficiency_table
-
+def efficiency_html(
+    source: str, methods: Sequence[RunView], results: ResultSource | None = None
+) -> tuple[Markup | None, str]:
+    """The efficiency table and a note on where it came from: measured now (by ``results``), read from a
+    CSV, or none."""
     if source == EFFICIENCY_NONE:
         return None, "left out (--efficiency none)"
     if source == EFFICIENCY_MEASURE:
         fusing = list(dict.fromkeys(r.method.id for r in methods if not r.method.provides_images))
         if not fusing:
             return None, "no fusing methods: published and folder results have no cost to measure"
-        frame = efficiency_table(fusing)
+        if results is None:
+            raise ValueError("measuring the efficiency table needs a result source")
+        frame = results.efficiency(fusing)
         note = "measured while this report was made"
     else:
         path = Path(source)
@@ -207,7 +212,7 @@ def efficiency_html(source: str, methods: Sequence[RunResult]) -> tuple[Markup |
     return _bare_table(shown, "sortable efficiency"), note
 
 
-def manifest_rows(runs: Mapping[str, Sequence[RunResult]]) -> list[dict[str, Any]]:
+def manifest_rows(runs: Mapping[str, Sequence[RunView]]) -> list[dict[str, Any]]:
     """One row per run: what produced its numbers (versions, config, hashes) and its full manifest."""
     rows = []
     for dataset, results in runs.items():
@@ -233,8 +238,41 @@ def manifest_rows(runs: Mapping[str, Sequence[RunResult]]) -> list[dict[str, Any
     return rows
 
 
+def dataset_section(
+    source: ResultSource,
+    dataset: str,
+    results: Sequence[RunView],
+    method_ids: Sequence[str],
+    metrics: Sequence[str],
+    pair: str | None,
+    boxes: str,
+) -> Section:
+    """One dataset's part: the comparison figure of ``pair`` (default: the first), the plots, the
+    per-tag table (datasets with tags) and the per-image tables."""
+    from fusionbench.reports.figures import comparison
+    from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
+
+    pair = pair or str(results[0].frame["image"].iloc[0])
+    fig, chosen = comparison(source, dataset, pair, ["ir", "vis", *method_ids], boxes=boxes)
+    frames = {r.method.name: r.frame for r in results}
+    section = Section(
+        dataset=dataset,
+        pair=pair,
+        figure=figure_uri(fig, "jpeg", dpi=110),
+        boxes="; ".join(str(b) for b in chosen) or "none",
+    )
+    section.plots.append((f"{dataset}: per-image values, sorted", figure_uri(metric_curves(frames, metrics))))
+    section.plots.append((f"{dataset}: mean ± std per method", figure_uri(metric_bars(frames, metrics))))
+    if all("tag" in f.columns for f in frames.values()):
+        section.plots.append((f"{dataset}: mean per tag", figure_uri(tag_bars(frames, metrics))))
+        tags = summary_rows({dataset: results}, metrics, by="tag")
+        section.tag_table = marked_table(tags, metrics, by="tag", css="tag-table")
+    section.per_image = [(_metric_header(m), per_image_table(results, m)) for m in metrics]
+    return section
+
+
 def build_report(
-    ctx: RunContext,
+    source: ResultSource,
     methods: str | Sequence[str],
     datasets: str | Sequence[str],
     *,
@@ -253,47 +291,28 @@ def build_report(
     ``ci`` and ``versus`` add confidence intervals and paired tests to Table 1 (as ``fusionbench table``);
     ``protocol`` fixes the convention, method options and pairs (:mod:`fusionbench.protocols`).
     """
-    from fusionbench.reports.figures import comparison
-    from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
-
     method_ids = _names(methods, "--methods")
     dataset_ids = _names(datasets, "--datasets")
     unknown = set(pairs or {}) - set(dataset_ids)
     if unknown:
         raise ValueError(f"--pairs names dataset(s) {', '.join(sorted(unknown))} not in --datasets")
-    metrics = resolve_metrics(ctx.metrics)
-    runs = {d: [_protocol_run(ctx, protocol, m, d) for m in method_ids] for d in dataset_ids}
+    metrics = resolve_metrics(source.metrics)
+    runs = {d: [source.run(m, d, protocol=protocol) for m in method_ids] for d in dataset_ids}
 
-    sections = []
-    for dataset, results in runs.items():
-        pair = (pairs or {}).get(dataset) or str(results[0].frame["image"].iloc[0])
-        fig, chosen = comparison(ctx, dataset, pair, ["ir", "vis", *method_ids], boxes=boxes)
-        frames = {r.method.name: r.frame for r in results}
-        section = Section(
-            dataset=dataset,
-            pair=pair,
-            figure=figure_uri(fig, "jpeg", dpi=110),
-            boxes="; ".join(str(b) for b in chosen) or "none",
-        )
-        section.plots.append((f"{dataset}: per-image values, sorted", figure_uri(metric_curves(frames, metrics))))
-        section.plots.append((f"{dataset}: mean ± std per method", figure_uri(metric_bars(frames, metrics))))
-        if all("tag" in f.columns for f in frames.values()):
-            section.plots.append((f"{dataset}: mean per tag", figure_uri(tag_bars(frames, metrics))))
-            tags = summary_rows({dataset: results}, metrics, by="tag")
-            section.tag_table = marked_table(tags, metrics, by="tag", css="tag-table")
-        section.per_image = [(_metric_header(m), per_image_table(results, m)) for m in metrics]
-        sections.append(section)
-
+    sections = [
+        dataset_section(source, dataset, results, method_ids, metrics, (pairs or {}).get(dataset), boxes)
+        for dataset, results in runs.items()
+    ]
     all_results = [r for results in runs.values() for r in results]
-    efficiency_table, efficiency_note = efficiency_html(efficiency, all_results)
+    efficiency_table, efficiency_note = efficiency_html(efficiency, all_results, source)
     # autoescape=True: the template is report.html.j2, which select_autoescape()'s extension test misses.
     env = Environment(loader=PackageLoader("fusionbench.reports", "templates"), autoescape=True)
     return env.get_template("report.html.j2").render(
         title=title,
         version=__version__,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        convention=ctx.convention,
-        split=ctx.split,
+        convention=get_protocol(protocol).convention if protocol else source.convention,
+        split=source.split,
         methods=[r.method.name for r in runs[dataset_ids[0]]],
         datasets=dataset_ids,
         metrics=[_metric_header(m) for m in metrics],
@@ -303,18 +322,6 @@ def build_report(
         efficiency_note=efficiency_note,
         manifests=manifest_rows(runs),
     )
-
-
-def _protocol_run(ctx: RunContext, protocol: str | None, method_id: str, dataset: str) -> RunResult:
-    """:func:`method_run`, under ``protocol``'s convention and method options, on its pairs."""
-    if protocol is None:
-        return method_run(ctx, method_id, dataset)
-    from fusionbench.protocols import get_protocol
-
-    paper = get_protocol(protocol)
-    ctx.convention = paper.convention
-    result = method_run(ctx, method_id, dataset, paper.options_for(method_id, {}))
-    return replace(result, frame=paper.select(result.frame, dataset, ctx.data_root))
 
 
 def _names(names: str | Sequence[str], option: str) -> list[str]:

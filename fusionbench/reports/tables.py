@@ -1,31 +1,30 @@
 """Table 1: methods x datasets x metrics, best in bold and second underlined, as CSV, Markdown, LaTeX.
 
-:func:`table` collects the per-image results of cached runs (running what is missing) and returns
-the means; :func:`render` formats them. Best and second are chosen per dataset (and tag) and per
-metric, in the direction the metric's spec gives (``higher_is_better``), on the values as shown
-(rounded to ``decimals``), so equal printed values share a mark.
+:func:`summarize` makes the means from the per-image results of runs (:func:`fusionbench.table`
+collects them from the run cache, running what is missing); :func:`render` formats them. Best and
+second are chosen per dataset (and tag) and per metric, in the direction the metric's spec gives
+(``higher_is_better``), on the values as shown (rounded to ``decimals``), so equal printed values
+share a mark.
 
 A mean is over the values that are not NaN (a metric undefined on a pair, e.g. VIF of a constant
-image). Where that is fewer than the pairs of the split, :func:`table` says so in ``<id>_n`` and
+image). Where that is fewer than the pairs of the split, :func:`summarize` says so in ``<id>_n`` and
 :func:`render` marks the cell with :data:`PARTIAL_MARK` and adds a footnote saying over how many.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fusionbench.methods.base import parse_option
-from fusionbench.metrics import get_spec, resolve_metrics
+from fusionbench.metrics import get_spec
 from fusionbench.metrics.cards import render_table
-from fusionbench.metrics.conventions import Convention
-from fusionbench.protocols import get_protocol
 from fusionbench.reports.stats import ALPHA, add_statistics, significance
 
 FORMATS = ("csv", "markdown", "latex", "text")
@@ -36,15 +35,6 @@ PARTIAL_MARK = "\u2020"
 def split_list(text: str) -> list[str]:
     """Split a comma-separated list, keeping commas inside ``[...]`` (``a,sidm[x=1,y=2]`` -> 2 items)."""
     return [part for part in re.split(r",(?![^\[]*\])", text)]
-
-
-def _split_names(names: str | Sequence[str]) -> list[str]:
-    if isinstance(names, str):
-        names = split_list(names)
-    result = [n.strip() for n in names if n and n.strip()]
-    if not result:
-        raise ValueError("no names given")
-    return list(dict.fromkeys(result))
 
 
 def split_dataset_limit(spec: str) -> tuple[str, set[str] | None]:
@@ -82,106 +72,68 @@ def split_method_options(spec: str) -> tuple[str, dict[str, Any]]:
     return method_id.strip(), options
 
 
-def _method_label(name: str, options: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class TableRun:
+    """One method's per-image results on one dataset, as a row of Table 1 is made from them."""
+
+    dataset: str
+    method: str  # the row's label: display name, with the options it was run with
+    method_id: str  # as given, options included (``seafusion[stretch=false]``)
+    frame: pd.DataFrame  # one row per image: image[, tag], one column per metric
+
+
+def method_label(name: str, options: dict[str, Any]) -> str:
+    """``"SeAFusion (stretch=False)"``: a method's display name and the options it was run with."""
     return f"{name} ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else name
 
 
-def table(
-    methods: str | Sequence[str],
-    datasets: str | Sequence[str],
-    split: str = "test",
-    metrics: str | Sequence[str] | None = None,
-    convention: str | Convention = "tang",
-    data_root: str | os.PathLike[str] | None = None,
-    out: str | os.PathLike[str] | None = None,
+def summarize(
+    runs: Sequence[TableRun],
+    metric_ids: Sequence[str],
     *,
     by: str | None = None,
-    workers: int = 1,
-    scheduler: str | None = None,
-    progress: bool | None = False,
     ci: bool = False,
     versus: str | None = None,
     protocol: str | None = None,
 ) -> pd.DataFrame:
-    """Mean metric values per (dataset, method[, tag]) from the runs (cached runs are reused).
-
-    ``methods`` are ids; ``id@tno+msrs`` runs a method on those datasets only (see
-    :func:`split_dataset_limit`); ``id[key=value,...]`` passes method options (see
-    :func:`split_method_options`), and the row's label names them.
+    """Mean metric values per (dataset, method[, tag]) of ``runs`` (made by :func:`fusionbench.table`).
 
     Returns a DataFrame with columns ``dataset``, ``method`` (display name), ``method_id``,
     [``by``], ``n`` (pairs) and, per metric id, the mean, ``<id>_std`` (sample standard deviation)
     and ``<id>_n`` (how many values the mean is over: ``n`` less the NaN values).
-    ``workers`` and ``scheduler`` are as for :func:`fusionbench.run`; the runs share one backend.
 
     ``ci=True`` adds ``<id>_ci_low``/``<id>_ci_high``, the 95 % bootstrap confidence interval of each
     mean; ``versus="average"`` adds, against that method's row of the same dataset (and tag),
     ``<id>_p`` (paired Wilcoxon signed-rank over the images), ``<id>_p_holm`` (Holm-adjusted over the
     dataset's comparisons) and ``<id>_win``/``_tie``/``_loss`` (see :mod:`fusionbench.reports.stats`).
-
-    ``protocol`` (``"tang"``, ``"cddfuse"``; :mod:`fusionbench.protocols`) fixes the convention,
-    gives its method options (an option in ``id[key=value]`` wins) and scores its pair subsets.
     """
-    from fusionbench.backends import open_backend
-    from fusionbench.methods import get_method
-    from fusionbench.runner import run
-
-    metric_ids = resolve_metrics(metrics)
-    paper = get_protocol(protocol) if protocol is not None else None
-    if paper is not None:
-        convention = paper.convention
+    metric_ids = list(metric_ids)
     rows: list[dict[str, Any]] = []
     parts: list[pd.DataFrame] = []  # each row's per-image values, for the statistics
-    with open_backend(workers, scheduler) as backend:  # one cluster for all the runs
-        for dataset in _split_names(datasets):
-            for method_spec in _split_names(methods):
-                method_part, only = split_dataset_limit(method_spec)
-                if only is not None and dataset not in only:
-                    continue
-                method_id, options = split_method_options(method_part)
-                if paper is not None:
-                    options = paper.options_for(method_id, options)
-                method = get_method(method_id, **options)
-                frame = run(
-                    method,
-                    dataset,
-                    split=split,
-                    metrics=metric_ids,
-                    convention=convention,
-                    data_root=data_root,
-                    out=out,
-                    workers=workers,
-                    scheduler=backend,
-                    progress=progress,
-                )
-                if paper is not None:
-                    frame = paper.select(frame, dataset, data_root)
-                if by is not None:
-                    if by not in frame.columns:
-                        raise ValueError(
-                            f"dataset {dataset!r} has no tag column {by!r} (columns: {list(frame.columns)})"
-                        )
-                    groups = [(tag, part) for tag, part in frame.groupby(by, sort=True)]
-                else:
-                    groups = [(None, frame)]
-                for tag, part in groups:
-                    row: dict[str, Any] = {
-                        "dataset": dataset,
-                        "method": _method_label(method.name, options),
-                        "method_id": method_part,
-                    }
-                    if by is not None:
-                        row[by] = tag
-                    rows.append({**row, **means_row(part, metric_ids)})
-                    parts.append(part)
+    for run in runs:
+        for tag, part in _tag_groups(run, by):
+            row: dict[str, Any] = {"dataset": run.dataset, "method": run.method, "method_id": run.method_id}
+            if by is not None:
+                row[by] = tag
+            rows.append({**row, **means_row(part, metric_ids)})
+            parts.append(part)
     result = pd.DataFrame(rows)
     if ci or versus is not None:
         group_cols = ["dataset"] + ([by] if by is not None else [])
         result = add_statistics(result, dict(enumerate(parts)), metric_ids, group_cols, ci=ci, versus=versus)
     if by is not None:  # group the tags of a dataset together, methods in the order given
         result = result.sort_values(["dataset", by], kind="stable", key=_keep_first_seen_order).reset_index(drop=True)
-    result.attrs.update(metrics=metric_ids, by=by, ci=ci, versus=versus, protocol=paper.name if paper else None)
+    result.attrs.update(metrics=metric_ids, by=by, ci=ci, versus=versus, protocol=protocol)
     return result
+
+
+def _tag_groups(run: TableRun, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
+    """``[(None, frame)]``, or one ``(tag, rows)`` per value of the ``by`` column."""
+    if by is None:
+        return [(None, run.frame)]
+    if by not in run.frame.columns:
+        raise ValueError(f"dataset {run.dataset!r} has no tag column {by!r} (columns: {list(run.frame.columns)})")
+    return [(tag, part) for tag, part in run.frame.groupby(by, sort=True)]
 
 
 def means_row(part: pd.DataFrame, metric_ids: Sequence[str]) -> dict[str, Any]:
@@ -207,9 +159,9 @@ def partial_footnote(frame: pd.DataFrame, metric_ids: Sequence[str], label_cols:
     """One line naming every mean that is not over the full split, or "" when there is none."""
     partial = partial_counts(frame, metric_ids)
     cells = [
-        f"{' / '.join(str(frame.at[i, c]) for c in label_cols)} / {get_spec(m).name} over "
-        f"{int(frame.at[i, f'{m}_n'])} of {int(frame.at[i, 'n'])} pairs"
-        for i in frame.index
+        f"{' / '.join(str(row[c]) for c in label_cols)} / {get_spec(m).name} over "
+        f"{int(row[f'{m}_n'])} of {int(row['n'])} pairs"
+        for i, row in frame.iterrows()
         for m in metric_ids
         if partial.at[i, m]
     ]
@@ -267,11 +219,11 @@ def render(
         cells[_header(col, fmt)] = frame[col].astype(str).map(lambda s: _escape(s, fmt))
     for m in metric_ids:
         cells[_metric_header(m, fmt)] = [
-            _cell(frame.at[i, m], frame.at[i, f"{m}_std"] if std else None, marks.at[i, m], fmt, decimals)
-            + ci_text(frame.loc[i], m, fmt, decimals)
-            + significance_mark(significance(frame.loc[i], m), fmt)
+            _cell(row[m], row[f"{m}_std"] if std else None, str(marks.at[i, m]), fmt, decimals)
+            + ci_text(row, m, fmt, decimals)
+            + significance_mark(significance(row, m), fmt)
             + (_partial_mark(fmt) if partial.at[i, m] else "")
-            for i in frame.index
+            for i, row in frame.iterrows()
         ]
     if _has(frame, metric_ids, "_win"):
         cells["W/T/L"] = [win_tie_loss(frame.loc[i], metric_ids) for i in frame.index]

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -149,8 +149,8 @@ def _per_image_values(
     workers: int,
 ) -> dict[str, dict[int, pd.DataFrame]]:
     """``{group: {seed: per-image frame indexed by image}}`` (each checkpoint run through the runner)."""
+    from fusionbench.engine.runner import run
     from fusionbench.methods import get_method
-    from fusionbench.runner import run
 
     found: dict[str, dict[int, pd.DataFrame]] = {}
     for (group, seed), checkpoint in sorted(checkpoints.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -176,7 +176,7 @@ def _compare_with_full_model(
     """Add ``<m>_p`` (Wilcoxon over images vs g7) and ``<m>_beyond_seeds`` to ``result`` in place."""
     from scipy.stats import wilcoxon
 
-    averaged = {g: sum(f for f in frames.values()) / len(frames) for g, frames in per_image.items()}
+    averaged = {g: cast(pd.DataFrame, sum(f for f in frames.values()) / len(frames)) for g, frames in per_image.items()}
     full = result.set_index("group").loc["g7"]
     for m in metric_ids:
         p_values, beyond = [], []

@@ -82,6 +82,8 @@ class SIDMFusion(LearnedMethod):
 
     id = "sidm"
     name = "SIDM-Fusion"
+    #: The width of the ``g7`` row (the other rows are Table 2's ablation models, at lite widths).
+    main_width = MAIN_WIDTH
     description = "Class-activation + multiscale-edge-gradient fusion network (seed paper), trained by fusionbench"
     reference = (
         "S. Yang, Multimodal Image Fusion Network Based on Class Activation and Multiscale Edge Gradients "
@@ -105,7 +107,7 @@ class SIDMFusion(LearnedMethod):
         self.ablation = next(name for name, f in ABLATION_GROUPS.items() if f == flags)
         if width is not None and width not in WIDTHS:
             raise MethodError(f"sidm: unknown width {width!r}; expected one of {sorted(WIDTHS)}")
-        self.width = width or (MAIN_WIDTH if self.ablation == "g7" else ABLATION_WIDTH)
+        self.width = width or (self.main_width if self.ablation == "g7" else ABLATION_WIDTH)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         if not isinstance(spc_short_side, int) or spc_short_side < 0:
             raise MethodError(f"sidm: spc_short_side must be a whole number >= 0, got {spc_short_side!r}")
@@ -172,13 +174,5 @@ class SIDMFusionLite(SIDMFusion):
     name = "SIDM-Fusion (lite)"
     description = "SIDM-Fusion at lite widths (the shipped Table 2 ablation models)"
 
-    def __init__(
-        self,
-        ablation: str = "g7",
-        width: str | None = None,
-        checkpoint: str | os.PathLike[str] | None = None,
-        spc_short_side: int = DEFAULT_SPC_SHORT_SIDE,
-        device: str = "cpu",
-        weights: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__(ablation, width or ABLATION_WIDTH, checkpoint, spc_short_side, device, weights)
+    #: The width of every row, ``g7`` included.
+    main_width = ABLATION_WIDTH

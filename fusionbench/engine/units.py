@@ -16,7 +16,7 @@ and its file, and the rest of the run goes on: an unreadable, truncated or 16-bi
 image with distinct colour channels, IR and VIS of different sizes, a method that raises or
 returns NaN/inf or the wrong size, a precomputed fused image that is missing or of the wrong size.
 An error no pair can survive is raised and ends the run: a fused image that cannot be written
-(disk full) as :class:`~fusionbench.store.StoreError`, missing or corrupt weights as
+(disk full) as :class:`~fusionbench.engine.store.StoreError`, missing or corrupt weights as
 :class:`~fusionbench.methods.weights.WeightsError`.
 """
 
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from fusionbench.engine.store import StoreError
 from fusionbench.io import decode_image, encode_png, read_image_bytes, write_bytes_atomic
 from fusionbench.metrics.conventions import Convention
 from fusionbench.metrics.objects import OBJECT_METRICS
-from fusionbench.store import StoreError
 
 
 class InputError(ValueError):

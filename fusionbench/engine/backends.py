@@ -180,13 +180,13 @@ class DaskBackend(Backend):
 
     def __init__(self, scheduler: str, workers: int = 1, *, connect_timeout: float = 20.0) -> None:
         try:
-            import distributed  # noqa: F401 - imported here to say how to install it
+            import distributed  # imported here to say how to install it
         except ImportError:
             raise BackendError(
                 f"--scheduler {scheduler} needs Dask's distributed package: pip install 'fusionbench[dask]'"
             ) from None
         self.scheduler = scheduler
-        self._cluster = None
+        self._cluster: distributed.LocalCluster | None = None
         if scheduler != "local" and "://" not in scheduler:
             raise BackendError(f"scheduler must be 'local' or an address such as tcp://host:8786, got {scheduler!r}")
         self._log_levels = quiet_dask_logs()

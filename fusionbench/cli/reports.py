@@ -1,4 +1,4 @@
-"""The ``figure``, ``plot`` and ``report`` commands (attached to ``fusionbench`` by :mod:`fusionbench.cli`).
+"""The ``figure``, ``plot`` and ``report`` commands .
 
 ::
 
@@ -13,32 +13,40 @@ else ``./fusionbench-out``) and run only what is missing, as ``fusionbench table
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from fusionbench.cli import UserError, user_errors, weights_option
-from fusionbench.reports.cached import RunContext
+from fusionbench.cli.common import cache_option, check_output, data_root_option, user_errors, weights_option
+from fusionbench.engine.results import CachedResults
 
 
-def _context_options(func: Any) -> Any:
-    """The options every command here shares: where the data and the cached runs are."""
+def results_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options every command here shares (where the data and the cached runs are), handed to the
+    command as one ``results`` argument: the :class:`CachedResults` they describe."""
+
+    @functools.wraps(func)
+    def command(
+        split: str,
+        data_root: Path | None,
+        cache: Path | None,
+        convention: str,
+        workers: int,
+        progress: bool | None,
+        **kwargs: Any,
+    ) -> None:
+        results = CachedResults(
+            split=split, data_root=data_root, out=cache, convention=convention, workers=workers, progress=progress
+        )
+        func(results=results, **kwargs)
+
     options = [
         click.option("--split", default="test", show_default=True),
-        click.option(
-            "--data-root",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Folder holding datasets/ (default: $FUSIONBENCH_DATA, else the user data folder).",
-        ),
-        click.option(
-            "--cache",
-            "cache",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Output folder of the cached runs (default: $FUSIONBENCH_OUT, else ./fusionbench-out).",
-        ),
+        data_root_option,
+        cache_option,
         click.option("--convention", default="tang", show_default=True, help="Metric convention of the runs."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="For missing runs."),
         weights_option(),
@@ -49,21 +57,8 @@ def _context_options(func: Any) -> Any:
         ),
     ]
     for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _context(
-    split: str, data_root: Path | None, cache: Path | None, convention: str, workers: int, progress: bool | None = None
-) -> RunContext:
-    return RunContext(
-        split=split, data_root=data_root, out=cache, convention=convention, workers=workers, progress=progress
-    )
-
-
-def _check_output(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
+        command = option(command)
+    return command
 
 
 @click.command("figure")
@@ -87,7 +82,7 @@ def _check_output(path: Path) -> None:
     default=None,
     help="Figure file (.pdf or .png; both are written). Default: figure_<dataset>_<pair>.pdf.",
 )
-@_context_options
+@results_options
 def figure_command(
     dataset: str,
     pair_id: str,
@@ -96,22 +91,16 @@ def figure_command(
     ablation: str | None,
     cols: int | None,
     output: Path | None,
-    split: str,
-    data_root: Path | None,
-    cache: Path | None,
-    convention: str,
-    workers: int,
-    progress: bool | None,
+    results: CachedResults,
 ) -> None:
     """A comparison figure (Figures 5-7): sources and fused images of one pair, with zoom boxes and insets."""
     from fusionbench.reports.figures import comparison, parse_ablation, save_figure
 
     output = output or Path(f"figure_{dataset}_{pair_id}.pdf")
-    _check_output(output)
+    check_output(output)
     with user_errors():
         variants = parse_ablation(ablation) if ablation else None
-        ctx = _context(split, data_root, cache, convention, workers, progress)
-        fig, chosen = comparison(ctx, dataset, pair_id, methods, boxes=boxes, ablation=variants, cols=cols)
+        fig, chosen = comparison(results, dataset, pair_id, methods, boxes=boxes, ablation=variants, cols=cols)
         written = save_figure(fig, output)
     click.echo(f"boxes (x,y,w,h): {'; '.join(str(b) for b in chosen) or 'none'}")
     for path in written:
@@ -136,38 +125,32 @@ def figure_command(
     required=True,
     help="Plot file (.pdf or .png; both are written).",
 )
-@_context_options
+@results_options
 def plot_command(
     dataset: str,
     methods: str,
     kind: str,
     metrics: str | None,
     output: Path,
-    split: str,
-    data_root: Path | None,
-    cache: Path | None,
-    convention: str,
-    workers: int,
-    progress: bool | None,
+    results: CachedResults,
 ) -> None:
     """Per-image metric curves, bar charts of the means, or a per-tag split, for one dataset."""
     from fusionbench.metrics import resolve_metrics
-    from fusionbench.reports.cached import method_run
     from fusionbench.reports.figures import save_figure
     from fusionbench.reports.plots import metric_bars, metric_curves, tag_bars
 
-    _check_output(output)
-    draw = {"curves": metric_curves, "bars": metric_bars, "tags": tag_bars}[kind]
+    check_output(output)
+    plots: dict[str, Callable[..., Any]] = {"curves": metric_curves, "bars": metric_bars, "tags": tag_bars}
+    draw = plots[kind]
     with user_errors():
         ids = resolve_metrics(metrics)
-        ctx = _context(split, data_root, cache, convention, workers, progress)
-        ctx.metrics = ids
+        results.metrics = ids
         names = [m.strip() for m in methods.split(",") if m.strip()]
         if not names:
             raise ValueError("--methods: no methods given")
         frames = {}
         for name in dict.fromkeys(names):
-            result = method_run(ctx, name, dataset)
+            result = results.run(name, dataset)
             frames[result.method.name] = result.frame
         written = save_figure(draw(frames, ids, title=dataset), output, dpi=150)
     for path in written:
@@ -211,7 +194,7 @@ def plot_command(
     show_default=True,
     help="The HTML file (self-contained: images are embedded).",
 )
-@_context_options
+@results_options
 def report_command(
     methods: str,
     datasets: str,
@@ -224,23 +207,17 @@ def report_command(
     protocol: str | None,
     versus: str | None,
     output: Path,
-    split: str,
-    data_root: Path | None,
-    cache: Path | None,
-    convention: str,
-    workers: int,
-    progress: bool | None,
+    results: CachedResults,
 ) -> None:
     """One self-contained HTML report: Table 1, figures, plots, per-image tables, efficiency, manifests."""
     from fusionbench.metrics import resolve_metrics
     from fusionbench.reports.html import build_report, parse_pairs, write_report
 
-    _check_output(output)
+    check_output(output)
     with user_errors():
-        ctx = _context(split, data_root, cache, convention, workers, progress)
-        ctx.metrics = resolve_metrics(metrics)
+        results.metrics = resolve_metrics(metrics)
         html = build_report(
-            ctx,
+            results,
             methods,
             datasets,
             pairs=parse_pairs(pairs),
@@ -255,5 +232,5 @@ def report_command(
     click.echo(f"wrote {output} ({len(html.encode()) / 1e6:.1f} MB)")
 
 
-#: The commands :func:`fusionbench.cli._attach_report_commands` adds to ``fusionbench``.
+#: The commands of this module, added to ``fusionbench`` by :mod:`fusionbench.cli`.
 COMMANDS = (figure_command, plot_command, report_command)

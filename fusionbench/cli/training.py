@@ -9,8 +9,20 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+
+from fusionbench.cli.common import (
+    UserError,
+    cache_option,
+    data_root_option,
+    deprecated_option,
+    pick,
+    split_out,
+    user_errors,
+    weights_option,
+)
 
 # Kept literal so that ``fusionbench --help`` does not import the method registry (and torch);
 # tests/test_sidm_method.py checks they equal fusionbench.methods.sidm.config's.
@@ -115,7 +127,6 @@ def train_command(
     progress: bool | None,
 ) -> None:
     """Train SIDM-Fusion (stage 1: SPC-Net; stage 2: the fusion network), resumable."""
-    from fusionbench.cli import UserError, user_errors
     from fusionbench.training.train import TrainConfig, train
 
     with user_errors():
@@ -192,8 +203,8 @@ def train_command(
     show_default=True,
     help="Rows trained at once (one single-thread process each).",
 )
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run cache folder.")
+@data_root_option
+@cache_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation processes.")
 @click.option("--metrics", default=None, help="Metric ids (default: the seed six).")
 @click.option("--convention", default="tang", show_default=True)
@@ -201,12 +212,14 @@ def train_command(
     "--format", "fmt", type=click.Choice(["csv", "markdown", "latex", "text"]), default="text", show_default=True
 )
 @click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "--out",
+    type=click.Path(path_type=Path),
     default=None,
     help="Write the table here; with --all-formats, the stem for .csv, .md and .tex.",
 )
-@click.option("--all-formats", is_flag=True, help="Write CSV, Markdown and LaTeX next to --output.")
+@deprecated_option("--output", "output_old", file=True)
+@click.option("--all-formats", is_flag=True, help="Write CSV, Markdown and LaTeX next to --out.")
+@weights_option()
 def ablate_command(
     method_id: str,
     dataset: str,
@@ -222,21 +235,21 @@ def ablate_command(
     train_dir: Path | None,
     jobs: int,
     data_root: Path | None,
-    out: Path | None,
+    cache: Path | None,
     workers: int,
     metrics: str | None,
     convention: str,
     fmt: str,
-    output: Path | None,
+    out: Path | None,
+    output_old: Path | None,
     all_formats: bool,
 ) -> None:
     """Train (or load) the Table 2 rows of SIDM-Fusion, evaluate them, print Table 2."""
-    from fusionbench.cli import UserError, user_errors
-    from fusionbench.io import write_text_atomic
-    from fusionbench.reports.ablation_table import render_ablation
-    from fusionbench.training.ablation import evaluate_rows, shipped_rows, train_rows
+    from fusionbench.training.ablation import evaluate_rows, train_rows
     from fusionbench.training.train import TrainConfig
 
+    output, cache = split_out(out, cache)
+    output = pick(output, output_old, "--out", "--output")
     with user_errors():
         if method_id.strip().lower() != "sidm":
             raise UserError(f"--method {method_id}: only 'sidm' has ablation rows")
@@ -245,17 +258,13 @@ def ablate_command(
         if unknown:
             raise UserError(f"--groups: unknown row(s) {unknown}; expected some of {', '.join(ABLATION_GROUPS)}")
         if all_formats and output is None:
-            raise UserError("--all-formats needs --output STEM")
+            raise UserError("--all-formats needs --out STEM")
         try:
             seed_list = [int(v) for v in seeds.split(",") if v.strip()]
         except ValueError:
             raise UserError(f"--seeds {seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
         if shipped:
-            available = shipped_rows(width)
-            missing = [g for g in wanted if not any(key[0] == g for key in available)]
-            if missing:
-                raise UserError(f"no shipped {width} checkpoint for row(s) {missing}; run without --shipped to train")
-            checkpoints = {key: path for key, path in available.items() if key[0] in wanted}
+            checkpoints = _shipped_checkpoints(width, wanted)
         else:
             overrides = {"width": width, "stage1_steps": stage1_steps, "stage2_steps": stage2_steps, "threads": 1}
             if config_file is not None:
@@ -267,17 +276,37 @@ def ablate_command(
             checkpoints = train_rows(
                 base, folder, wanted, data_root, jobs=jobs, command=_command_line(), seeds=seed_list, spc_from=spc_from
             )
-        frame = evaluate_rows(checkpoints, dataset, split, metrics, convention, data_root, out, workers=workers)
+        frame = evaluate_rows(checkpoints, dataset, split, metrics, convention, data_root, cache, workers=workers)
         seeds_note = f", {int(frame['seeds'].max())} seeds per row" if int(frame["seeds"].max()) > 1 else ""
         pairs = int(frame["n"].iloc[0])
         caption = f"Ablation of SIDM-Fusion on {dataset} ({split}, {pairs} pairs, {width} widths{seeds_note})"
-        if all_formats:
-            assert output is not None
-            for suffix, kind in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex")):
-                write_text_atomic(output.with_suffix(suffix), render_ablation(frame, kind, caption=caption))
-            click.echo(render_ablation(frame, "text"))
-            return
-        text = render_ablation(frame, fmt, caption=caption)
-        if output is not None:
-            write_text_atomic(output, text)
-        click.echo(text)
+        _emit_table2(frame, caption, fmt, output, all_formats)
+
+
+def _shipped_checkpoints(width: str, wanted: list[str]) -> dict[tuple[str, int], Path]:
+    """The shipped checkpoints of the ``wanted`` rows at ``width``; a UserError names missing rows."""
+    from fusionbench.training.ablation import shipped_rows
+
+    available = shipped_rows(width)
+    missing = [g for g in wanted if not any(key[0] == g for key in available)]
+    if missing:
+        raise UserError(f"no shipped {width} checkpoint for row(s) {missing}; run without --shipped to train")
+    return {key: path for key, path in available.items() if key[0] in wanted}
+
+
+def _emit_table2(frame: Any, caption: str, fmt: str, output: Path | None, all_formats: bool) -> None:
+    """Print Table 2 in ``fmt`` (and write it to ``output``), or write CSV, Markdown and LaTeX next to
+    the stem ``output`` and print it as text."""
+    from fusionbench.io import write_text_atomic
+    from fusionbench.reports.ablation_table import render_ablation
+
+    if all_formats:
+        assert output is not None
+        for suffix, kind in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex")):
+            write_text_atomic(output.with_suffix(suffix), render_ablation(frame, kind, caption=caption))
+        click.echo(render_ablation(frame, "text"))
+        return
+    text = render_ablation(frame, fmt, caption=caption)
+    if output is not None:
+        write_text_atomic(output, text)
+    click.echo(text)

@@ -1,11 +1,11 @@
 """The runner: fuse every pair of a dataset split with one method, score it, write the results.
 
 ``run(method, dataset)`` walks the pairs of a split in two kinds of work unit
-(:mod:`fusionbench.units`): *fuse* (method, pair), which caches the fused PNG as
+(:mod:`fusionbench.engine.units`): *fuse* (method, pair), which caches the fused PNG as
 ``<out>/fused/<method id>__<cache key>/<sources digest>.png``, and *score* (pair, metric set). The
-units run on an execution backend (:mod:`fusionbench.backends`: serial, local processes, or a
+units run on an execution backend (:mod:`fusionbench.engine.backends`: serial, local processes, or a
 Dask cluster) and their results stream back, one transaction each, into the results store
-``<out>/results.sqlite`` (:mod:`fusionbench.store`). Then the run's per-image CSV, summary and
+``<out>/results.sqlite`` (:mod:`fusionbench.engine.store`). Then the run's per-image CSV, summary and
 manifest are written to ``<out>/runs/<dataset>/<split>/<method id>__<cache key>/<convention>-<run id>/``.
 
 Cached files and run folders are keyed by what they were made from, never by a name a user chose:
@@ -45,12 +45,9 @@ import numpy as np
 import pandas as pd
 
 from fusionbench import __version__
-from fusionbench.backends import Backend, open_backend
-from fusionbench.io import write_text_atomic
-from fusionbench.metrics import get_convention, resolve_metrics
-from fusionbench.metrics.conventions import Convention
-from fusionbench.store import STORE_NAME, ResultsStore, RunKey, output_lock
-from fusionbench.units import (
+from fusionbench.engine.backends import Backend, open_backend
+from fusionbench.engine.store import STORE_NAME, ResultsStore, RunKey, output_lock
+from fusionbench.engine.units import (
     Failure,
     FuseUnit,
     ScoreUnit,
@@ -61,6 +58,9 @@ from fusionbench.units import (
     fused_path,
     score_unit,
 )
+from fusionbench.io import write_text_atomic
+from fusionbench.metrics import get_convention, resolve_metrics
+from fusionbench.metrics.conventions import Convention
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ SHOWN_FAILURES = 3
 class PairFailureError(ValueError):
     """Some pairs could not be fused or scored; the others finished and are stored.
 
-    ``failures`` holds one :class:`~fusionbench.units.Failure` per failed pair.
+    ``failures`` holds one :class:`~fusionbench.engine.units.Failure` per failed pair.
     """
 
     def __init__(self, message: str, failures: Sequence[Failure]) -> None:
@@ -168,7 +168,7 @@ def run(
     scheduler
         None (no Dask), ``"local"`` (start a Dask LocalCluster), ``"tcp://host:port"`` (a running
         Dask scheduler, whose workers must see the data root and output folder at the same paths),
-        or a :class:`fusionbench.backends.Backend` to share between runs (left open).
+        or a :class:`fusionbench.engine.backends.Backend` to share between runs (left open).
 
     Returns
     -------
@@ -216,12 +216,7 @@ def run(
         values = _score(ctx, key, store, backend, pairs, plan.sources, fused, metric_ids, tally, bar)
         describe = backend.describe()
 
-    done = [p for p in pairs if p.id in values]
-    frame = pd.DataFrame(
-        [{"image": p.id, **{m: values[p.id][m] for m in metric_ids}, **dict(p.tags)} for p in done],
-        columns=None if done else ["image", *metric_ids],
-    )
-    frame["image"] = frame["image"].astype(str)
+    frame = _results_frame(pairs, values, metric_ids)
     manifest = _manifest(plan, dataset_obj, metric_ids, conv, out_root, tally, describe)
     manifest.update(started=started_at, wall_seconds=round(time.perf_counter() - started, 3))
     if tally.units_run == 0:  # every image and value came from the cache: when they were computed
@@ -233,6 +228,17 @@ def run(
     _write_run(plan.run_dir, frame, manifest, metric_ids)
     frame.attrs["run_dir"] = str(plan.run_dir)
     frame.attrs["manifest"] = manifest
+    return frame
+
+
+def _results_frame(pairs: Sequence[Any], values: dict[str, dict[str, float]], metric_ids: list[str]) -> pd.DataFrame:
+    """One row per scored pair, in the dataset's order: ``image``, the metrics, the pair's tags."""
+    done = [p for p in pairs if p.id in values]
+    frame = pd.DataFrame(
+        [{"image": p.id, **{m: values[p.id][m] for m in metric_ids}, **dict(p.tags)} for p in done],
+        columns=None if done else ["image", *metric_ids],
+    )
+    frame["image"] = frame["image"].astype(str)
     return frame
 
 

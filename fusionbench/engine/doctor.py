@@ -106,7 +106,9 @@ def check_weights(weights: str | os.PathLike[str] | None = None) -> list[Check]:
     import fusionbench.methods  # noqa: F401 - the baselines register their weight files on import
     from fusionbench.methods.weights import WEIGHT_FILES, WEIGHTS_ENV, WeightsError, default_weights_root, locate
 
-    found, missing, failed = [], [], []
+    found: list[str] = []
+    missing: list[tuple[str, str]] = []
+    failed: list[tuple[str, str]] = []
     for weight in WEIGHT_FILES.values():
         try:
             locate(weight, weights)
@@ -148,8 +150,8 @@ def check_output(out: str | os.PathLike[str] | None = None) -> list[Check]:
     """Write access to the output and cache folders; the integrity of an existing results store."""
     import platformdirs
 
-    from fusionbench.runner import resolve_out
-    from fusionbench.store import STORE_NAME
+    from fusionbench.engine.runner import resolve_out
+    from fusionbench.engine.store import STORE_NAME
 
     out_dir = resolve_out(out)
     cache = Path(os.environ.get("FUSIONBENCH_CACHE") or platformdirs.user_cache_dir("fusionbench"))

@@ -52,37 +52,31 @@ SCHEMA_VERSION = 1
 #: Seconds a writer waits for another process's write transaction before giving up.
 BUSY_TIMEOUT_S = 120.0
 
-_SCHEMA = """
+#: The columns that name one pair's result of one method configuration, shared by both tables.
+_PAIR_KEY = (
+    "dataset TEXT NOT NULL, split TEXT NOT NULL, dataset_version TEXT NOT NULL, pair_id TEXT NOT NULL,"
+    " method_id TEXT NOT NULL, config_hash TEXT NOT NULL, weights_sha256 TEXT NOT NULL"
+)
+_PAIR_KEY_NAMES = "dataset, split, dataset_version, pair_id, method_id, config_hash, weights_sha256"
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS scores (
-    dataset TEXT NOT NULL,
-    split TEXT NOT NULL,
-    dataset_version TEXT NOT NULL,
-    pair_id TEXT NOT NULL,
-    method_id TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    weights_sha256 TEXT NOT NULL,
+    {_PAIR_KEY},
     metric_id TEXT NOT NULL,
     convention TEXT NOT NULL,
     library TEXT NOT NULL,
     value,
     inputs_sha256 TEXT NOT NULL,
     written TEXT NOT NULL,
-    PRIMARY KEY (dataset, split, dataset_version, pair_id, method_id, config_hash, weights_sha256,
-                 metric_id, convention, library)
+    PRIMARY KEY ({_PAIR_KEY_NAMES}, metric_id, convention, library)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fused (
-    dataset TEXT NOT NULL,
-    split TEXT NOT NULL,
-    dataset_version TEXT NOT NULL,
-    pair_id TEXT NOT NULL,
-    method_id TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    weights_sha256 TEXT NOT NULL,
+    {_PAIR_KEY},
     sources_sha256 TEXT NOT NULL,
     fused_sha256 TEXT NOT NULL,
     written TEXT NOT NULL,
-    PRIMARY KEY (dataset, split, dataset_version, pair_id, method_id, config_hash, weights_sha256)
+    PRIMARY KEY ({_PAIR_KEY_NAMES})
 ) WITHOUT ROWID;
 """
 # ``value`` has no declared type on purpose: SQLite then stores the float as given (a REAL column

@@ -14,13 +14,12 @@ files are missing or differ from their pins, after listing them on stdout.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import pandas as pd
 
+from fusionbench.cli.common import data_root_option, user_errors
 from fusionbench.datasets.api import get_dataset, list_datasets
 from fusionbench.datasets.base import Dataset, resolve_data_root, split_folder
 from fusionbench.datasets.demo import DemoDataset
@@ -34,30 +33,13 @@ class VerificationFailed(click.ClickException):
     exit_code = 1
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    # Imported here: fusionbench.cli imports this module to attach the group.
-    from fusionbench.cli import user_errors
-
-    with user_errors():
-        yield
-
-
-_data_root = click.option(
-    "--data-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder holding datasets/ (default: $FUSIONBENCH_DATA, else the user data folder).",
-)
-
-
 @click.group("data")
 def data() -> None:
     """Datasets: list them, verify their files, download them."""
 
 
 @data.command("list")
-@_data_root
+@data_root_option
 def list_command(data_root: Path | None) -> None:
     """List datasets and splits: pairs, hashes, version, pairs present."""
     root = resolve_data_root(data_root)
@@ -93,10 +75,10 @@ def _describe(ds: Dataset, split: str, root: Path) -> dict[str, object]:
 @data.command("verify")
 @click.argument("name")
 @click.option("--split", default="test", show_default=True, help="Split to check.")
-@_data_root
+@data_root_option
 def verify_command(name: str, split: str, data_root: Path | None) -> None:
     """Check NAME's files against their pinned sha256."""
-    with _user_errors():
+    with user_errors():
         ds = get_dataset(name)
         report = ds.verify(split, data_root=data_root)
     for path in report.mismatched:
@@ -114,7 +96,7 @@ def verify_command(name: str, split: str, data_root: Path | None) -> None:
 @data.command("download")
 @click.argument("name")
 @click.option("--split", default=None, help="Only this split (default: every split with a source).")
-@_data_root
+@data_root_option
 @click.option("--offline", is_flag=True, help="Never touch the network; fail if files are missing.")
 @click.option("--url", default=None, help="Fetch the dataset's (first) archive from this mirror instead.")
 @click.option("--sha256", "known_hash", default=None, help="Expected sha256 of the archive at --url.")
@@ -131,7 +113,7 @@ def download_command(
     Files already present with the pinned sha256 are kept; archives are cached under
     <data root>/downloads.
     """
-    with _user_errors():
+    with user_errors():
         folder = download(
             name,
             data_root=data_root,
