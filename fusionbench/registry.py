@@ -69,8 +69,16 @@ class Registry(Generic[T]):
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._items))})"
 
+    def replace(self, name: str, item: T) -> None:
+        """Give the registered ``name`` a new ``item`` (e.g. a copy with one field changed)."""
+        self._items[self.resolve(name)] = item
+
     def names(self) -> list[str]:
         return list(self._items)
+
+    def values(self) -> list[T]:
+        """The registered objects, in registration order."""
+        return list(self._items.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

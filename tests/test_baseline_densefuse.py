@@ -17,7 +17,7 @@ import torch
 import fusionbench.methods.densefuse  # noqa: F401  (registers "densefuse")
 from fusionbench.methods import MethodError, fuse, get_method
 from fusionbench.methods.densefuse import WEIGHTS, DenseFuse, fuse_l1, stretch
-from fusionbench.methods.weights import WEIGHT_FILES
+from fusionbench.methods.weights import WEIGHT_FILES, weight_key
 from tests.baseline_support import method_fixture, psnr_8bit, published, tno_pair
 
 FILE = "densefuse_gray.model"
@@ -38,7 +38,7 @@ def test_registered_with_card_fields(method):
     assert row["id"] == "densefuse" and row["name"] == "DenseFuse" and row["kind"] == "learned"
     assert method.config() == {"strategy": "addition", "stretch": False}
     assert get_method("densefuse").config() == {"strategy": "addition", "stretch": True}
-    assert WEIGHTS is WEIGHT_FILES[("densefuse", FILE)]
+    assert WEIGHTS is WEIGHT_FILES.get(weight_key("densefuse", FILE))
     assert method.weights_sha256() == WEIGHTS.sha256
     keys = {get_method("densefuse", **opts).cache_key() for opts in ({}, {"strategy": "l1"}, {"stretch": False})}
     assert len(keys) == 3

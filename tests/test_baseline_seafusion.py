@@ -18,7 +18,7 @@ import fusionbench.methods.seafusion  # noqa: F401  (registers "seafusion")
 from fusionbench.io import read_image
 from fusionbench.methods import MethodError, fuse, get_method
 from fusionbench.methods.seafusion import WEIGHTS, SeAFusion, stretch_truncate
-from fusionbench.methods.weights import WEIGHT_FILES
+from fusionbench.methods.weights import WEIGHT_FILES, weight_key
 from tests.baseline_support import method_fixture, psnr_8bit, tno_pair
 
 FILE = "SeAFusion.pth"
@@ -45,7 +45,7 @@ def test_registered_with_card_fields(method):
     assert row["id"] == "seafusion" and row["name"] == "SeAFusion" and row["kind"] == "learned"
     assert method.config() == {"stretch": False}
     assert get_method("seafusion").config() == {"stretch": True}  # default: the published pipeline
-    assert WEIGHTS is WEIGHT_FILES[("seafusion", FILE)]
+    assert WEIGHTS is WEIGHT_FILES.get(weight_key("seafusion", FILE))
     assert method.weights_sha256() == WEIGHTS.sha256
     assert method.cache_key() != get_method("seafusion", stretch=True).cache_key()
 

@@ -191,13 +191,13 @@ def test_weights_download_offline_names_url_file_and_variable(tmp_path, monkeypa
 def test_weights_download_verifies_the_pinned_sha256(tmp_path, monkeypatch, weights_dir):
     import pooch
 
-    from fusionbench.methods.weights import WEIGHT_FILES
+    from fusionbench.methods.weights import WEIGHT_FILES, weight_key
 
     def fetch(url, known_hash, fname, path, progressbar):  # as pooch does once the bytes are in
         source = weights_dir / "ifcnn" / fname
         if not source.is_file():
             pytest.skip(f"{source} not in the shared data")
-        assert url == WEIGHT_FILES[("ifcnn", "IFCNN-MAX.pth")].url and known_hash.startswith("sha256:")
+        assert url == WEIGHT_FILES.get(weight_key("ifcnn", "IFCNN-MAX.pth")).url and known_hash.startswith("sha256:")
         Path(path).mkdir(parents=True, exist_ok=True)
         return shutil.copy(source, Path(path) / fname)
 

@@ -66,9 +66,9 @@ from typing import Any, ClassVar
 
 from fusionbench.methods.base import MethodError, register_method
 from fusionbench.methods.learned import LearnedMethod
-from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, load_into, load_state_dict
+from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, load_into, load_state_dict, weight_key
 
-WEIGHTS: WeightFile = WEIGHT_FILES[("densefuse", "densefuse_gray.model")]
+WEIGHTS: WeightFile = WEIGHT_FILES.get(weight_key("densefuse", "densefuse_gray.model"))
 
 #: Channels added by each convolution of the dense block; the encoder outputs 4 x 16 = 64.
 GROWTH = 16

@@ -57,7 +57,7 @@ for _key, _name, _reference in [
 #: that the repository snapshots available to this project leave out (../shared/weights/MANIFEST.json).
 _NO_WEIGHTS = "no weights obtainable here (published checkpoint >= 4 MiB, absent); runs from published TNO images only"
 for _key in ("fusiongan", "piafusion", "pmgi", "rfn-nest"):
-    PUBLISHED._items[_key] = dataclasses.replace(PUBLISHED.get(_key), weights_note=_NO_WEIGHTS)
+    PUBLISHED.replace(_key, dataclasses.replace(PUBLISHED.get(_key), weights_note=_NO_WEIGHTS))
 
 
 @dataclass(frozen=True)

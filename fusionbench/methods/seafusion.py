@@ -61,9 +61,9 @@ from typing import Any, ClassVar
 from fusionbench.methods.base import register_method
 from fusionbench.methods.learned import StretchOption
 from fusionbench.methods.tf_checkpoint import imsave_stretch
-from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, load_into, load_state_dict
+from fusionbench.methods.weights import WEIGHT_FILES, WeightFile, load_into, load_state_dict, weight_key
 
-WEIGHTS: WeightFile = WEIGHT_FILES[("seafusion", "SeAFusion.pth")]
+WEIGHTS: WeightFile = WEIGHT_FILES.get(weight_key("seafusion", "SeAFusion.pth"))
 
 #: Channels after the first convolution and after each gradient residual dense block.
 ENCODER_CHANNELS = (16, 32, 48)

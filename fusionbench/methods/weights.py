@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from fusionbench.methods.base import MethodError
+from fusionbench.registry import Registry
 
 WEIGHTS_ENV = "FUSIONBENCH_WEIGHTS"
 
@@ -57,30 +58,36 @@ class WeightFile:
 
 _VIF_BENCHMARK = "Linfeng-Tang/VIF-Benchmark @ 23f2e51f"
 
-#: The weight files fusionbench knows, by (method folder, file name).
-WEIGHT_FILES: dict[tuple[str, str], WeightFile] = {
-    (w.method, w.filename): w
-    for w in (
-        WeightFile(
-            "seafusion",
-            "SeAFusion.pth",
-            "8d65a7f9a50f36349803368cf9920f40420776995e7e8cc8a56d8d30e499431d",
-            _VIF_BENCHMARK,
-        ),
-        WeightFile(
-            "densefuse",
-            "densefuse_gray.model",
-            "b34cf3650f04161b31ac2467decfeedf7eba39165b7618f846e0f298ecd2ac65",
-            "hli1221/densefuse-pytorch @ 4394b63e",
-        ),
-    )
-}
+#: The weight files fusionbench knows, by ``<method folder>/<file name>`` (:func:`weight_key`).
+WEIGHT_FILES: Registry[WeightFile] = Registry("weight file")
+
+
+def weight_key(method: str, filename: str) -> str:
+    """``"seafusion/SeAFusion.pth"``: the name a weight file is registered under."""
+    return f"{method}/{filename}"
 
 
 def register_weight_file(weight: WeightFile) -> WeightFile:
-    """Add a weight file to :data:`WEIGHT_FILES` (used by the baseline modules)."""
-    WEIGHT_FILES[(weight.method, weight.filename)] = weight
+    """Add a weight file to :data:`WEIGHT_FILES` (the baseline modules do, at import)."""
+    WEIGHT_FILES.add(weight_key(weight.method, weight.filename), weight)
     return weight
+
+
+for _weight in (
+    WeightFile(
+        "seafusion",
+        "SeAFusion.pth",
+        "8d65a7f9a50f36349803368cf9920f40420776995e7e8cc8a56d8d30e499431d",
+        _VIF_BENCHMARK,
+    ),
+    WeightFile(
+        "densefuse",
+        "densefuse_gray.model",
+        "b34cf3650f04161b31ac2467decfeedf7eba39165b7618f846e0f298ecd2ac65",
+        "hli1221/densefuse-pytorch @ 4394b63e",
+    ),
+):
+    register_weight_file(_weight)
 
 
 def default_weights_root() -> Path:
