@@ -76,36 +76,72 @@ def render_pair(index: int, scene: Scene | None = None) -> tuple[np.ndarray, np.
     """The IR ``(H, W)`` and VIS ``(H, W, 3)`` uint8 images of scene ``index`` (0-based).
 
     ``scene`` replaces ``SCENES[index]`` (same random layout, other conditions), e.g. to render a
-    pair without its smoke.
+    pair without its smoke. The layers are drawn in a fixed order from one seeded generator, so a
+    scene's layout does not depend on its conditions.
     """
     scene = SCENES[index] if scene is None else scene
     rng = np.random.default_rng([SEED, index])
     h, w = SIZE
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    sky = yy < HORIZON * h
+    ir, vis, texture = _background(rng, yy)
+    ir, vis = _road(xx, yy, ir, vis, texture)
+    ir, vis = _buildings(rng, xx, yy, ir, vis)
 
-    # Background. IR: cool sky, ground a little warmer, smooth low-contrast texture.
-    ground_tex = _value_noise(rng, SIZE, 40) * 0.6 + _value_noise(rng, SIZE, 12) * 0.4
-    ir = np.where(sky, 0.14 + 0.05 * (yy / h), 0.26 + 0.10 * ground_tex)
-    # VIS: blue-grey sky gradient; ground with grass/asphalt texture.
+    # Targets: warm in IR, low contrast in VIS; drawn far to near so that near ones occlude.
+    people = [_place(rng, 18, 50) for _ in range(scene.people)]
+    vehicles = [_place(rng, 28, 60) for _ in range(scene.vehicles)]
+    targets = [("person", *p) for p in people] + [("vehicle", *v) for v in vehicles]
+    for kind, cx, cy, size in sorted(targets, key=lambda t: t[2]):
+        draw = _draw_person if kind == "person" else _draw_vehicle
+        ir, vis = draw(rng, xx, yy, ir, vis, cx, cy, size)
+    if scene.smoke and people:
+        ir, vis = _smoke(xx, yy, ir, vis, max(people, key=lambda p: p[1]), texture["cloud"])
+
+    # Atmosphere and lighting (VIS only), then sensor noise.
+    vis = vis * (1 - scene.haze) + 0.72 * scene.haze
+    vis = vis * scene.light
+    vis = vis + (rng.random(vis.shape) - 0.5) * (0.02 + 0.02 * (scene.light < 0.5))
+    ir = ir + (rng.random(ir.shape) - 0.5) * 0.015
+    return _to_uint8(ir), _to_uint8(vis)
+
+
+def _background(rng: np.random.Generator, yy: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Sky and ground. IR: cool sky, ground a little warmer, smooth low-contrast texture. VIS:
+    blue-grey sky gradient, ground with grass texture. Also the noise fields later layers reuse."""
+    h = SIZE[0]
+    sky = yy < HORIZON * h
+    ground = _value_noise(rng, SIZE, 40) * 0.6 + _value_noise(rng, SIZE, 12) * 0.4
+    ir = np.where(sky, 0.14 + 0.05 * (yy / h), 0.26 + 0.10 * ground)
     fine = _value_noise(rng, SIZE, 4)
     cloud = _value_noise(rng, SIZE, 10)  # drawn for every scene, so that the layout ignores `smoke`
-    vis = np.empty((h, w, 3))
+    vis = np.empty((*SIZE, 3))
     for c, (top, bottom) in enumerate(((0.55, 0.80), (0.65, 0.86), (0.85, 0.93))):
         vis[..., c] = top + (bottom - top) * (yy / (HORIZON * h))
     ground_colour = (0.36, 0.42, 0.30)
     for c in range(3):
-        vis[..., c] = np.where(sky, vis[..., c], ground_colour[c] * (0.7 + 0.4 * ground_tex + 0.25 * fine))
+        vis[..., c] = np.where(sky, vis[..., c], ground_colour[c] * (0.7 + 0.4 * ground + 0.25 * fine))
+    return ir, vis, {"ground": ground, "fine": fine, "cloud": cloud}
 
-    # A road with lane markings (visible only in VIS; the asphalt is slightly warm in IR).
+
+def _road(
+    xx: np.ndarray, yy: np.ndarray, ir: np.ndarray, vis: np.ndarray, texture: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A road with lane markings (visible only in VIS; the asphalt is slightly warm in IR)."""
+    h = SIZE[0]
     road = (yy >= 0.62 * h) & (yy < 0.80 * h)
-    ir = np.where(road, 0.31 + 0.04 * ground_tex, ir)
+    ir = np.where(road, 0.31 + 0.04 * texture["ground"], ir)
     for c, value in enumerate((0.33, 0.33, 0.35)):
-        vis[..., c] = np.where(road, value * (0.85 + 0.3 * fine), vis[..., c])
+        vis[..., c] = np.where(road, value * (0.85 + 0.3 * texture["fine"]), vis[..., c])
     dashes = road & (np.abs(yy - 0.71 * h) < 1.5) & ((xx // 24) % 2 == 0)
     vis[dashes] = (0.92, 0.90, 0.80)
+    return ir, vis
 
-    # Buildings on the horizon: uniform in IR, windows give VIS-only detail.
+
+def _buildings(
+    rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, ir: np.ndarray, vis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Buildings on the horizon: uniform in IR, windows give VIS-only detail."""
+    h, w = SIZE
     x = 0.0
     while x < w:
         width = 30 + 50 * rng.random()
@@ -120,31 +156,26 @@ def render_pair(index: int, scene: Scene | None = None) -> tuple[np.ndarray, np.
             windows = body & ((xx - x) % 8 >= 3) & ((yy - top) % 10 >= 4) & (xx < x + width - 3)
             vis[windows] = (0.18, 0.22, 0.30)
         x += width + 4 + 20 * rng.random()
+    return ir, vis
 
-    # Targets: warm in IR, low contrast in VIS; drawn far to near so that near ones occlude.
-    people = [_place(rng, 18, 50) for _ in range(scene.people)]
-    vehicles = [_place(rng, 28, 60) for _ in range(scene.vehicles)]
-    targets = [("person", *p) for p in people] + [("vehicle", *v) for v in vehicles]
-    for kind, cx, cy, size in sorted(targets, key=lambda t: t[2]):
-        draw = _draw_person if kind == "person" else _draw_vehicle
-        ir, vis = draw(rng, xx, yy, ir, vis, cx, cy, size)
 
-    # Smoke: opaque in VIS over the nearest person, nearly transparent to IR.
-    if scene.smoke and people:
-        cx, cy, size = max(people, key=lambda p: p[1])
-        size = max(size, 32.0)
-        density = _ellipse(xx, yy, cx, cy - 0.5 * size, 0.9 * size, 1.3 * size, edge=0.5)
-        alpha = np.clip(density * (0.9 + 0.2 * cloud), 0.0, 0.97)
-        for c, value in enumerate((0.72, 0.72, 0.70)):
-            vis[..., c] = vis[..., c] + (value - vis[..., c]) * alpha
-        ir = ir - 0.05 * alpha * (ir - 0.3)
-
-    # Atmosphere and lighting (VIS only), then sensor noise.
-    vis = vis * (1 - scene.haze) + 0.72 * scene.haze
-    vis = vis * scene.light
-    vis = vis + (rng.random(vis.shape) - 0.5) * (0.02 + 0.02 * (scene.light < 0.5))
-    ir = ir + (rng.random(ir.shape) - 0.5) * 0.015
-    return _to_uint8(ir), _to_uint8(vis)
+def _smoke(
+    xx: np.ndarray,
+    yy: np.ndarray,
+    ir: np.ndarray,
+    vis: np.ndarray,
+    person: tuple[float, float, float],
+    cloud: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smoke over ``person`` (the nearest): opaque in VIS, nearly transparent to IR."""
+    cx, cy, size = person
+    size = max(size, 32.0)
+    density = _ellipse(xx, yy, cx, cy - 0.5 * size, 0.9 * size, 1.3 * size, edge=0.5)
+    alpha = np.clip(density * (0.9 + 0.2 * cloud), 0.0, 0.97)
+    for c, value in enumerate((0.72, 0.72, 0.70)):
+        vis[..., c] = vis[..., c] + (value - vis[..., c]) * alpha
+    ir = ir - 0.05 * alpha * (ir - 0.3)
+    return ir, vis
 
 
 def _place(rng: np.random.Generator, near: float, far: float) -> tuple[float, float, float]:

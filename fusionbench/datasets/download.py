@@ -108,14 +108,7 @@ def download(
         return ds.folder()
     if not isinstance(ds, PinnedDataset):
         raise DatasetError(f"dataset {ds.name!r} has nothing to download (its files are yours)")
-    sources = list(ds.sources)
-    if not sources:
-        raise DatasetError(f"dataset {ds.name!r} has no download source")
-    if url is not None:  # a mirror: its archive hash is the one given, if any (files stay pinned)
-        sources[0] = dataclasses.replace(sources[0], url=url, sha256=known_hash)
-    elif known_hash is not None:
-        sources[0] = dataclasses.replace(sources[0], sha256=known_hash)
-
+    sources = _sources(ds, url, known_hash)
     splits = _splits_to_fetch(ds, sources, split)
     todo = _missing_files(ds, root, splits)
     folder = root / "datasets" / ds.name
@@ -123,7 +116,27 @@ def download(
         log.info("%s: %s complete under %s", ds.name, ", ".join(splits), folder)
         return folder
     log.info("%s: %d files to fetch into %s", ds.name, len(todo), folder)
+    _fetch_missing(ds, sources, todo, root, offline, progressbar)
+    return folder
 
+
+def _sources(ds: PinnedDataset, url: str | None, known_hash: str | None) -> list[Source]:
+    """The dataset's sources; ``url`` replaces the first one's URL (its archive hash is then
+    ``known_hash``, if any; the files stay pinned), ``known_hash`` alone its archive hash."""
+    sources = list(ds.sources)
+    if not sources:
+        raise DatasetError(f"dataset {ds.name!r} has no download source")
+    if url is not None:
+        sources[0] = dataclasses.replace(sources[0], url=url, sha256=known_hash)
+    elif known_hash is not None:
+        sources[0] = dataclasses.replace(sources[0], sha256=known_hash)
+    return sources
+
+
+def _fetch_missing(
+    ds: PinnedDataset, sources: list[Source], todo: list[_Wanted], root: Path, offline: bool, progressbar: bool
+) -> None:
+    """Take the ``todo`` files from the sources' archives in order; a DatasetError names what is left."""
     unpinned: dict[_Wanted, str] = {}  # files without a pin of their own, from an archive without one
     for source in sources:
         needed = [w for w in todo if f"{w.split}/{w.folder}" in source.members]
@@ -139,10 +152,8 @@ def download(
             raise
         todo = [w for w in todo if w not in done]
         if not todo:
-            break
-    if todo:
-        raise DatasetError(_missing_message(ds.name, todo, unpinned, sources))
-    return folder
+            return
+    raise DatasetError(_missing_message(ds.name, todo, unpinned, sources))
 
 
 def _missing_message(name: str, todo: list[_Wanted], unpinned: dict[_Wanted, str], sources: list[Source]) -> str:
