@@ -39,7 +39,7 @@ def test_every_row_builds_with_the_spec_parameter_count(width: str, group: str) 
 
 
 @pytest.mark.parametrize("width", ["full", "lite"])
-@pytest.mark.parametrize("shape", [(483, 641), (270, 361)])
+@pytest.mark.parametrize("shape", [pytest.param((483, 641), marks=pytest.mark.slow), (270, 361)])
 def test_output_and_cam_shapes_on_odd_sizes(width: str, shape: tuple[int, int]) -> None:
     torch.manual_seed(0)
     model = SIDMNet(SIDMConfig(width)).eval()

@@ -101,6 +101,7 @@ def _demo_batch(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return ir, vis
 
 
+@pytest.mark.slow
 def test_training_smoke_run_lowers_the_content_loss(tmp_path: Path) -> None:
     """docs/sidm-spec.md section 12: lite, 20 stage-1 + 50 stage-2 steps on the demo pairs."""
     from fusionbench.methods.sidm.method import load_checkpoint
