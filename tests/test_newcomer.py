@@ -67,8 +67,26 @@ def test_progress_bar_on_request_and_none_on_a_non_terminal_by_default(tmp_path)
     shown = CliRunner().invoke(main, [*args, "--progress"])
     assert shown.exit_code == 0, shown.output
     assert "100%" in shown.stderr and "average on demo" in shown.stderr  # the bar stays as its summary
-    for command in ("table", "report", "eval", "train"):
+    for command in ("table", "report", "eval", "train", "ablate"):
         assert "--progress / --no-progress" in _invoke(command, "--help").output
+
+
+def test_ablate_shows_the_evaluation_progress_only_when_asked(tmp_path):
+    from fusionbench.training.ablation import shipped_rows
+
+    if ("g7", 0) not in shipped_rows("lite"):
+        pytest.skip("no shipped sidm-lite-g7 checkpoint")
+    args = ["ablate", "--shipped", "--groups", "g7", "--dataset", "demo", "--metrics", "en", "--format", "csv"]
+    args += ["--cache", str(tmp_path)]
+    quiet = CliRunner().invoke(main, args)  # not a terminal: no bar by default
+    assert quiet.exit_code == 0, quiet.output
+    assert "unit/s" not in quiet.stderr and quiet.stdout.startswith("group,")
+    shown = CliRunner().invoke(main, [*args, "--progress"])
+    assert shown.exit_code == 0, shown.output
+    assert "100%" in shown.stderr and "sidm on demo" in shown.stderr and "12/12" in shown.stderr
+    assert shown.stdout == quiet.stdout
+    hidden = CliRunner().invoke(main, [*args, "--no-progress"])
+    assert hidden.exit_code == 0 and hidden.stderr == "" and hidden.stdout == quiet.stdout
 
 
 # -- 3. eval --allow-missing -------------------------------------------------------------------

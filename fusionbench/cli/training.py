@@ -19,6 +19,7 @@ from fusionbench.cli.common import (
     data_root_option,
     deprecated_option,
     pick,
+    progress_option,
     split_out,
     user_errors,
     weights_option,
@@ -220,6 +221,7 @@ def train_command(
 @deprecated_option("--output", "output_old", file=True)
 @click.option("--all-formats", is_flag=True, help="Write CSV, Markdown and LaTeX next to --out.")
 @weights_option()
+@progress_option
 def ablate_command(
     method_id: str,
     dataset: str,
@@ -243,6 +245,7 @@ def ablate_command(
     out: Path | None,
     output_old: Path | None,
     all_formats: bool,
+    progress: bool | None,
 ) -> None:
     """Train (or load) the Table 2 rows of SIDM-Fusion, evaluate them, print Table 2."""
     from fusionbench.training.ablation import evaluate_rows, train_rows
@@ -276,7 +279,9 @@ def ablate_command(
             checkpoints = train_rows(
                 base, folder, wanted, data_root, jobs=jobs, command=_command_line(), seeds=seed_list, spc_from=spc_from
             )
-        frame = evaluate_rows(checkpoints, dataset, split, metrics, convention, data_root, cache, workers=workers)
+        frame = evaluate_rows(
+            checkpoints, dataset, split, metrics, convention, data_root, cache, workers=workers, progress=progress
+        )
         seeds_note = f", {int(frame['seeds'].max())} seeds per row" if int(frame["seeds"].max()) > 1 else ""
         pairs = int(frame["n"].iloc[0])
         caption = f"Ablation of SIDM-Fusion on {dataset} ({split}, {pairs} pairs, {width} widths{seeds_note})"

@@ -116,6 +116,7 @@ def evaluate_rows(
     data_root: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     workers: int = 1,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run each (row, seed) checkpoint on ``dataset``/``split``; Table 2 with seed statistics.
 
@@ -124,11 +125,14 @@ def evaluate_rows(
     row ``g7``: the Wilcoxon signed-rank p-value over the images of the seed-averaged per-image
     values (``<m>_p``) and whether the difference of means exceeds the seed-to-seed spread,
     ``|mean - mean_g7| > 2 sqrt((s^2 + s_g7^2) / k)`` for k seeds (``<m>_beyond_seeds``).
+    ``progress`` is passed to each run (None: a bar only when stderr is a terminal).
     """
     from fusionbench.metrics import resolve_metrics
 
     metric_ids = resolve_metrics(metrics)
-    per_image = _per_image_values(checkpoints, dataset, split, metric_ids, convention, data_root, out, workers)
+    per_image = _per_image_values(
+        checkpoints, dataset, split, metric_ids, convention, data_root, out, workers, progress
+    )
     rows = [_row_statistics(group, frames, metric_ids) for group, frames in per_image.items()]
     result = pd.DataFrame(rows)
     if "g7" in per_image:
@@ -147,6 +151,7 @@ def _per_image_values(
     data_root: Any,
     out: Any,
     workers: int,
+    progress: bool | None = None,
 ) -> dict[str, dict[int, pd.DataFrame]]:
     """``{group: {seed: per-image frame indexed by image}}`` (each checkpoint run through the runner)."""
     from fusionbench.engine.runner import run
@@ -155,7 +160,7 @@ def _per_image_values(
     found: dict[str, dict[int, pd.DataFrame]] = {}
     for (group, seed), checkpoint in sorted(checkpoints.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         method = get_method("sidm", checkpoint=str(checkpoint))
-        frame = run(method, dataset, split, metric_ids, convention, data_root, out, workers=workers)
+        frame = run(method, dataset, split, metric_ids, convention, data_root, out, workers=workers, progress=progress)
         found.setdefault(group, {})[seed] = frame.set_index("image")[metric_ids]
     return found
 
