@@ -234,9 +234,9 @@ def _band_terms_sums(
     """Sums over the valid columns (``r:-r``) of :func:`_scale_terms`'s numerator and denominator.
 
     In place, from ``ns1 = -E[R^2]`` and ``ns12 = -E[RD]`` (overwritten) and the shared
-    ``ns2 = -sigma_D^2`` and ``d_ok = (sigma_D^2 >= eps)`` (1.0 or 0.0). The same operations as the LIVE code, each
-    rounded as there, on negated values (negation is exact) so that the guards are single OpenCV
-    passes: ``-s1 = mu1^2 - E[R^2]``, zeroed where s1 < eps (``THRESH_TOZERO_INV``);
+    ``ns2 = -sigma_D^2`` and ``d_ok = (sigma_D^2 >= eps)`` (1.0 or 0.0). The same operations as the
+    LIVE code, each rounded as there, on negated values (negation is exact) so that the guards are
+    single OpenCV passes: ``-s1 = mu1^2 - E[R^2]``, zeroed where s1 < eps (``THRESH_TOZERO_INV``);
     ``g = -s12 / -(s1 + eps)``, clamped at 0 (``THRESH_TOZERO``); ``-max(s2 - g s12, eps)``
     (``THRESH_TRUNC``). ``log10`` becomes the natural log, whose factor ``1 / ln 10`` cancels in
     num / den. The variances are differences of nearly equal numbers in flat regions, where the
@@ -265,11 +265,11 @@ def _band_terms_sums(
 
 
 def _valid_log_sum(x: np.ndarray, r: int) -> float:
-    """``sum(log(x[:, r:-r]))`` for terms ``x >= 1``, in place: the border columns are set to 1 (log 0),
-    then the whole rows are multiplied together eight at a time (folding the array in half three
-    times) before one log per product. Every term is at most ``1 + sigma^2_max / sigma_n^2`` (about
-    8e3 on 0..255 data; 3e14 with the old toolkit's saturated products), so a product of eight stays
-    far below the float64 range, and its rounding (a few ulp) is that of summing eight logs."""
+    """``sum(log(x[:, r:-r]))`` for terms ``x >= 1``, in place: the border columns are set to 1
+    (whose log is 0), then the terms are multiplied together eight at a time (folding the array in
+    half three times) before one log per product. On 0..255 data every term is below 1e4 (1e14 with
+    the old toolkit's saturated products: ``g^2 s1 <= s12^2 / (4 eps)``), so a product of eight
+    stays far below the float64 range, and its rounding (a few ulp) is that of summing eight logs."""
     x[:, :r] = 1.0
     x[:, x.shape[1] - r :] = 1.0
     flat = x.reshape(-1)
