@@ -19,10 +19,10 @@ where there is one, else the average of the IR image and the gray VIS image. The
   fresh batch, so intermediates shared in one ``compute`` call are counted in every metric that
   uses them), with the baseline's time per metric, and torchmetrics' VIF when it is installed.
 
-    python benchmarks/metrics_speed.py [--pairs 16] [--repeats 3] [--threads 1] [--quick]
+    python benchmarks/metrics_speed.py [--pairs 16] [--repeats 3] [--rounds 5] [--threads 1] [--quick]
 
 Not a test: the numbers depend on the machine (its CPU is printed). ``--quick`` (4 pairs cycled
-to fill a batch of 16, 2 repeats, baseline on 1 triple) takes about a minute.
+to fill a batch of 16, 2 repeats, 3 rounds, baseline on 1 triple) takes about a minute.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="alternated rounds of the headline comparison")
     parser.add_argument("--device", default="cpu", help="torch device for the torch path (cpu, cuda)")
     parser.add_argument("--data-root", default=None, help="folder holding datasets/ and results/")
-    parser.add_argument("--quick", action="store_true", help="4 pairs, 2 repeats, baseline on 1 triple")
+    parser.add_argument("--quick", action="store_true", help="4 pairs, 2 repeats, 3 rounds, baseline on 1 triple")
     args = parser.parse_args()
     if args.quick:
         args.pairs, args.repeats, args.baseline_pairs, args.rounds = min(args.pairs, 4), min(args.repeats, 2), 1, 3
