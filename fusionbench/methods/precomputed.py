@@ -231,16 +231,17 @@ def load_fused(
         The method fuses images itself, the file is missing or unreadable, or its size differs
         from the pair's (the message names the file and both sizes).
     """
-    return read_fused(method, pair_id, expected_shape, dataset, split, data_root)[0]
+    return read_fused(method, pair_id, expected_shape, dataset=dataset, split=split, data_root=data_root)[0]
 
 
 def read_fused(
     method: Method,
     pair_id: str,
     expected_shape: tuple[int, ...],
+    *,
+    data_root: str | Path | None = None,
     dataset: str | None = None,
     split: str | None = None,
-    data_root: str | Path | None = None,
 ) -> tuple[np.ndarray, bytes]:
     """:func:`load_fused` that also returns the file's bytes (the runner keys scores by their sha256)."""
     if not method.provides_images:

@@ -180,12 +180,12 @@ def compute_batch(
     metrics: str | Sequence[str] | None = None,
     convention: str | Convention = "tang",
     *,
-    data_range: DataRange = None,
     backend: str = "numpy",
     device: str | None = None,
     batch_size: int = 16,
-    names: Sequence[str] | None = None,
     workers: int = 1,
+    names: Sequence[str] | None = None,
+    data_range: DataRange = None,
 ) -> Any:
     """Score many triples; one row per triple, in input order.
 
