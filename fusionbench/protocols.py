@@ -88,9 +88,10 @@ CDDFUSE = Protocol(
     convention="cdd",
     source="Zhaozixiang1228/MMIF-CDDFuse @ fd8da1f: utils/Evaluator.py, test_img/TNO, test_img/RoadScene",
     subsets={"tno": "datasets/tno/test/cddfuse25_subset.json"},
-    # CDDFuse scored U2Fusion run as its authors' test_main.py feeds it (VIS first), stretched on saving:
-    # with these options TNO-25 gives its table's row to the printed digits (docs/protocols.md).
-    method_options={"u2fusion": {"source_order": "vis_ir"}},
+    # CDDFuse scored U2Fusion run as its authors' test_main.py feeds it (VIS first), stretched on saving,
+    # and, for RoadScene's colour VIS images, the fused luminance saved gray (no chrominance merged back):
+    # with these options TNO-25 and RoadScene-50 give its table's rows to the printed digits (docs/protocols.md).
+    method_options={"u2fusion": {"source_order": "vis_ir", "colour": False}},
 )
 
 for _protocol in (TANG, CDDFUSE):

@@ -47,6 +47,25 @@ def test_bad_source_order_is_a_method_error():
         get_method("u2fusion", source_order="ir")
 
 
+def test_without_colour_a_colour_vis_gives_the_fused_luminance_gray(weights_dir):
+    """``colour=False`` (the ``cddfuse`` protocol, as the authors' test_main.py wrote RoadScene): the fused
+    Y saved gray, not merged with the VIS chrominance; gray VIS images give the same either way."""
+    from fusionbench.methods import split_y
+
+    rng = np.random.default_rng(0)
+    ir = rng.integers(0, 256, (12, 10), dtype=np.uint8)
+    vis = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    gray = get_method("u2fusion", weights=weights_dir, colour=False)
+    rgb = get_method("u2fusion", weights=weights_dir)
+    assert gray.config() == {"source_order": "ir_vis", "stretch": True, "colour": False}
+    assert "colour" not in rgb.config() and rgb.cache_key() != gray.cache_key()  # default: its old key
+    out = fuse(gray, ir, vis)
+    assert out.shape == (12, 10) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, to_uint8(gray.fuse(ir.astype(np.float32) / 255, split_y(vis)[0])))
+    assert fuse(rgb, ir, vis).shape == (12, 10, 3)
+    np.testing.assert_array_equal(fuse(gray, ir, vis[..., 0]), fuse(rgb, ir, vis[..., 0]))
+
+
 # -- TF conversion --------------------------------------------------------------------------
 
 

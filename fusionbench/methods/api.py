@@ -193,7 +193,8 @@ def fuse(method: str | Method, ir: Any, vis: Any, *, data_range: DataRange = Non
     -------
     numpy.ndarray
         ``uint8`` ``(H, W)`` when ``vis`` is gray, ``(H, W, 3)`` RGB when it is colour: the fused
-        luminance with the VIS chrominance, clipped and rounded half up, never stretched.
+        luminance with the VIS chrominance, clipped and rounded half up, never stretched. A method
+        whose ``colour_output`` is False gives the fused luminance ``(H, W)`` for a colour ``vis`` too.
 
     Raises
     ------
@@ -219,7 +220,8 @@ def fuse(method: str | Method, ir: Any, vis: Any, *, data_range: DataRange = Non
     vis_unit = to_unit(vis, "VIS", _range_for("vis", data_range))
     if vis_unit.ndim == 3:
         y, cb, cr = split_y(vis_unit)
-        return merge_y(method.fuse(ir_unit.astype(np.float32), y), cb, cr)
+        fused_y = method.fuse(ir_unit.astype(np.float32), y)
+        return merge_y(fused_y, cb, cr) if method.colour_output else to_uint8(fused_y)
     return to_uint8(method.fuse(ir_unit.astype(np.float32), vis_unit.astype(np.float32)))
 
 

@@ -52,6 +52,9 @@ class Method(ABC):
     version: ClassVar[int] = 1
     #: True for methods whose fused images already exist (``published:``/``folder:``).
     provides_images: ClassVar[bool] = False
+    #: For a colour VIS image: True writes RGB (the fused luminance with the VIS chrominance); False
+    #: writes the fused luminance alone as a gray image, as some authors' test scripts saved it.
+    colour_output: bool = True
 
     @abstractmethod
     def config(self) -> dict[str, Any]:

@@ -32,7 +32,13 @@ Pre/post-processing, as in the script that made the published TNO images
   pairs 92.8 dB PSNR to identical (median 95.6 dB), at most one grey level apart; with ``stretch=False``, 14.4-33.3 dB.
 
 Colour: the VIF-Benchmark script puts the VIS chrominance back (``img2RGB``), as
-:func:`fusionbench.methods.fuse` does.
+:func:`fusionbench.methods.fuse` does (``colour=True``, the default). The authors' own
+``test_main.py`` fuses the BT.601 luminance of a colour VIS image (float, unrounded: fusionbench's
+``vis_y``) and, in hanna-xu/U2Fusion @ 468a78a, writes only the fused luminance, stretched, as a
+gray PNG; ``colour=False`` writes that gray image. Another version, @ ea4fc79, merges its own
+YCbCr chrominance back before ``imsave`` stretches the RGB array. CDDFuse's RoadScene row of U2Fusion is
+the gray one (docs/protocols.md: every value of the row to the printed digits; the RGB variant's
+SD is about 6 lower).
 """
 
 from __future__ import annotations
@@ -130,6 +136,10 @@ class U2Fusion(LearnedMethod):
     stretch
         Min-max stretch each fused image to [0, 1], as the original's ``scipy.misc.imsave`` did
         when it wrote the published images (default True; False keeps the network's output).
+    colour
+        For a colour VIS image, write RGB with the VIS chrominance (default True) or, with False,
+        the fused luminance alone as a gray image (the authors' ``test_main.py`` @ 468a78a; the
+        ``cddfuse`` protocol). Gray VIS images give the same output either way.
     """
 
     id = "u2fusion"
@@ -147,15 +157,20 @@ class U2Fusion(LearnedMethod):
         device: str = "cpu",
         source_order: str = "ir_vis",
         stretch: bool = True,
+        colour: bool = True,
     ) -> None:
         super().__init__(weights=weights, device=device)
         if source_order not in SOURCE_ORDERS:
             raise MethodError(f"u2fusion: source_order must be one of {SOURCE_ORDERS}, got {source_order!r}")
         self.source_order = source_order
         self.stretch = bool(stretch)
+        self.colour_output = bool(colour)
 
     def config(self) -> dict[str, Any]:
-        return {"source_order": self.source_order, "stretch": self.stretch}
+        config: dict[str, Any] = {"source_order": self.source_order, "stretch": self.stretch}
+        if not self.colour_output:  # listed only when set, so the default keeps the cache key it always had
+            config["colour"] = False
+        return config
 
     def build(self) -> Any:
         weight = self.weight_files[0]
