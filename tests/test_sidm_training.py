@@ -235,6 +235,26 @@ def test_init_from_starts_stage_2_from_a_finished_checkpoint(tmp_path: Path) -> 
         train(wrong, tmp_path / "wrong", data_root=tmp_path / "data")
 
 
+
+def test_init_from_spc_only_moves_the_classifier_into_another_spc_row(tmp_path: Path) -> None:
+    """Table 2's SPC-Net rows share one classifier: g7's SPC-Net (and tau) go into a g5 row, whose
+    fusion network differs from g7's; a row without SPC-Net refuses."""
+    from fusionbench.methods.sidm.method import CHECKPOINT_DIR
+    from fusionbench.training.train import TrainingStateError
+
+    base = dict(width="lite", stage2_patch=32, batch=2, sources=["demo/test"], validation_pairs=0, stage2_steps=0)
+    shipped = CHECKPOINT_DIR / "sidm-lite-g7.pt"
+    config = TrainConfig(**base, ablation="g5", init_from=str(shipped), init_parts="spc")
+    mine = torch.load(train(config, tmp_path / "g5", data_root=tmp_path / "data"), weights_only=True)["state_dict"]
+    theirs = torch.load(shipped, weights_only=True)["state_dict"]
+    spc = [k for k in theirs if k == "tau" or k.startswith("spc.")]
+    assert spc and all(torch.equal(mine[k], theirs[k]) for k in spc)
+    assert set(mine) != set(theirs)  # g5 has no SBM/SDRB: another fusion network
+    no_spc = TrainConfig(**base, ablation="g6", init_from=str(shipped), init_parts="spc")
+    with pytest.raises(TrainingStateError, match=r"needs SPC-Net in the checkpoint and in this row"):
+        train(no_spc, tmp_path / "g6", data_root=tmp_path / "data")
+
+
 def test_config_file_and_unknown_settings(tmp_path: Path) -> None:
     good = tmp_path / "c.toml"
     good.write_text('width = "full"\nstage2_steps = 7\nsources = ["demo/test"]\n')

@@ -648,15 +648,18 @@ def initialise_from(model: SIDMNet, path: str | os.PathLike[str], config: TrainC
     except WeightsError as exc:
         raise TrainingStateError(f"--init-from: {exc}") from None
     theirs = SIDMConfig.from_dict(state["config"])
-    if theirs != model.config:
+    spc_only = config.init_parts == "spc"  # then only SPC-Net's shape (the width) has to match
+    if theirs.width != model.config.width if spc_only else theirs != model.config:
         raise TrainingStateError(
             f"--init-from {path}: the checkpoint is {theirs.width}/{theirs.group}, but this run trains "
-            f"{config.width}/{config.group}; pass --width and --ablation matching it"
+            f"{config.width}/{config.group}; pass --width {'' if spc_only else 'and --ablation '}matching it"
         )
     weights = state["state_dict"]
-    if config.init_parts == "spc":
-        if model.spc is None:
-            raise TrainingStateError(f"--init-from {path}: init_parts='spc' needs a row with SPC-Net (g5 or g7)")
+    if spc_only:
+        if model.spc is None or not theirs.ablation.spc:
+            raise TrainingStateError(
+                f"--init-from {path}: init_parts='spc' needs SPC-Net in the checkpoint and in this row (g5 or g7)"
+            )
         weights = {**model.state_dict(), **{k: v for k, v in weights.items() if k == "tau" or k.startswith("spc.")}}
     _load_into(model, weights, Path(path), "checkpoint")
     if model.spc is not None:
