@@ -235,7 +235,6 @@ def test_init_from_starts_stage_2_from_a_finished_checkpoint(tmp_path: Path) -> 
         train(wrong, tmp_path / "wrong", data_root=tmp_path / "data")
 
 
-
 def test_init_from_spc_only_moves_the_classifier_into_another_spc_row(tmp_path: Path) -> None:
     """Table 2's SPC-Net rows share one classifier: g7's SPC-Net (and tau) go into a g5 row, whose
     fusion network differs from g7's; a row without SPC-Net refuses."""
@@ -361,3 +360,19 @@ def test_selection_gates_on_targets_and_roughness_then_takes_the_best_score() ->
     rows = [row(500, 8.0, 0.7, 0.06), row(1000, 9.5, 0.1, 0.13), row(1500, 8.8, 0.65, 0.07), row(2000, 8.9, 0.6, 0.08)]
     assert select(rows)["step"] == 1500  # 1000 lost its targets (ridges); 2000 is 1.6x as rough as the IR
     assert select([row(500, 8.0, 0.2, 0.06), row(1000, 9.0, 0.3, 0.2)])["step"] == 1000  # none qualifies: most contrast
+
+
+def test_table2_seeds_ship_under_names_ablate_shipped_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusionbench.training.ablation import shipped_rows
+    from fusionbench.training.ship import shipped_name
+
+    assert shipped_name("sidm-lite-g3.pt", 0) == "sidm-lite-g3.pt"
+    assert shipped_name("sidm-lite-g3.pt", 2) == "sidm-lite-g3-seed2.pt"
+    for name in ("sidm-lite-g3.pt", "sidm-lite-g3-seed1.pt", "sidm-lite-g3-seed2.pt", "sidm-full-g3.pt"):
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setattr("fusionbench.methods.sidm.method.CHECKPOINT_DIR", tmp_path)
+    assert shipped_rows("lite") == {
+        ("g3", 0): tmp_path / "sidm-lite-g3.pt",
+        ("g3", 1): tmp_path / "sidm-lite-g3-seed1.pt",
+        ("g3", 2): tmp_path / "sidm-lite-g3-seed2.pt",
+    }

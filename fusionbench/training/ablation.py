@@ -208,16 +208,16 @@ def _training_record(checkpoint: Path) -> dict[str, Any]:
 
 
 def shipped_rows(width: str = "lite") -> dict[tuple[str, int], Path]:
-    """The shipped Table 2 checkpoints that exist: ``sidm-<width>-<group>-seed<k>.pt`` (or the single-seed
-    ``sidm-<width>-<group>.pt`` as seed 0), keyed by (group, seed)."""
+    """The shipped Table 2 checkpoints that exist, keyed by (group, seed): ``sidm-<width>-<group>.pt``
+    is seed 0 (the model ``--ablation gK`` loads), ``sidm-<width>-<group>-seed<k>.pt`` seed k."""
     from fusionbench.methods.sidm.method import CHECKPOINT_DIR
 
     found: dict[tuple[str, int], Path] = {}
     for g in ABLATION_GROUPS:
+        if (CHECKPOINT_DIR / f"sidm-{width}-{g}.pt").is_file():
+            found[g, 0] = CHECKPOINT_DIR / f"sidm-{width}-{g}.pt"
         for path in sorted(CHECKPOINT_DIR.glob(f"sidm-{width}-{g}-seed*.pt")):
             found[g, int(path.stem.rsplit("seed", 1)[1])] = path
-        if not any(key[0] == g for key in found) and (CHECKPOINT_DIR / f"sidm-{width}-{g}.pt").is_file():
-            found[g, 0] = CHECKPOINT_DIR / f"sidm-{width}-{g}.pt"
     return found
 
 

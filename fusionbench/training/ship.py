@@ -4,6 +4,10 @@
 folder (its ``sidm-<width>-<group>.pt`` and ``training.json``), copies the checkpoint to
 ``fusionbench/methods/sidm/checkpoints/`` and records, per file: SHA-256, the command that trained
 it, the training data, step counts, stage-1 classifier accuracy, parameters and wall time.
+
+With ``--seeds``, a Table 2 row trained with seed k > 0 ships as ``sidm-<width>-<group>-seed<k>.pt``
+(seed 0 keeps the plain name, the model ``--ablation gK`` loads), so that ``fusionbench ablate
+--shipped`` finds every seed of every row.
 """
 
 from __future__ import annotations
@@ -46,18 +50,25 @@ def record(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     return checkpoint, entry
 
 
+def shipped_name(name: str, seed: int) -> str:
+    """``sidm-lite-g3.pt`` for seed 0, ``sidm-lite-g3-seed2.pt`` for seed 2."""
+    return name if seed == 0 else name.replace(".pt", f"-seed{seed}.pt")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="fusionbench train output folders")
+    parser.add_argument("--seeds", action="store_true", help="name seed k > 0 checkpoints ...-seed<k>.pt")
     args = parser.parse_args(argv)
     index_file = CHECKPOINT_DIR / "CHECKPOINTS.json"
     index = json.loads(index_file.read_text()) if index_file.is_file() else {}
     CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
     for run_dir in args.runs:
         checkpoint, entry = record(run_dir)
-        shutil.copyfile(checkpoint, CHECKPOINT_DIR / checkpoint.name)
-        index[checkpoint.name] = entry
-        print(f"{checkpoint.name}: {entry['sha256'][:16]}  {entry['bytes']:,} bytes  {entry['wall_seconds']} s")
+        name = shipped_name(checkpoint.name, int(entry["config"].get("seed", 0)) if args.seeds else 0)
+        shutil.copyfile(checkpoint, CHECKPOINT_DIR / name)
+        index[name] = entry
+        print(f"{name}: {entry['sha256'][:16]}  {entry['bytes']:,} bytes  {entry['wall_seconds']} s")
     index_file.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
     return 0
 
