@@ -65,11 +65,7 @@ def run_command(
     from fusionbench.reports.tables import render
 
     cache = pick(cache, out_old, "--cache", "--out")
-    options = {}
-    if dataset == "folder":
-        if ir_dir is None or vi_dir is None:
-            raise UserError("--dataset folder needs --ir DIR and --vi DIR")
-        options = {"ir": ir_dir, "vi": vi_dir}
+    options = _folder_options(dataset, ir_dir, vi_dir)
     with user_errors():
         paper = _run_protocol(protocol, convention)
         method_options = _method_options(method_option, ablation)
@@ -99,6 +95,15 @@ def run_command(
     summary = _one_row_table(frame, ids, dataset, manifest["method"])
     click.echo(render(summary, "text", decimals=4, std=True))
     click.echo(f"\n{len(frame)} pairs; results in {frame.attrs['run_dir']}")
+
+
+def _folder_options(dataset: str, ir_dir: Path | None, vi_dir: Path | None) -> dict[str, Any]:
+    """``--ir``/``--vi`` of ``--dataset folder`` (both required there)."""
+    if dataset != "folder":
+        return {}
+    if ir_dir is None or vi_dir is None:
+        raise UserError("--dataset folder needs --ir DIR and --vi DIR")
+    return {"ir": ir_dir, "vi": vi_dir}
 
 
 def _run_protocol(protocol: str | None, convention: str) -> Any:

@@ -87,18 +87,10 @@ def table_command(
     output, cache = split_out(out, cache)
     output = pick(output, output_old, "--out", "--output")
     if efficiency:
-        from fusionbench.engine.efficiency import efficiency_table
-        from fusionbench.reports.efficiency import render_efficiency
-
-        with user_errors():
-            ids = [m.strip() for m in methods.split(",") if m.strip()]
-            cost = efficiency_table(ids, weights=str(weights) if weights else None)
-            text = render_efficiency(cost, "text" if fmt == "text" else fmt)
-        emit(text, output)
+        emit(_efficiency_text(methods, weights, fmt), output)
         return
     with user_errors():
         convention = protocol_convention(protocol, convention)
-    with user_errors():
         frame = table(
             methods,
             datasets,
@@ -117,3 +109,14 @@ def table_command(
         )
         text = render(frame, fmt, decimals=decimals, std=std)
     emit(text, output)
+
+
+def _efficiency_text(methods: str, weights: Path | None, fmt: str) -> str:
+    """``table --efficiency``: the cost table of ``methods`` (measured now) in ``fmt``."""
+    from fusionbench.engine.efficiency import efficiency_table
+    from fusionbench.reports.efficiency import render_efficiency
+
+    with user_errors():
+        ids = [m.strip() for m in methods.split(",") if m.strip()]
+        cost = efficiency_table(ids, weights=str(weights) if weights else None)
+        return render_efficiency(cost, fmt)
