@@ -389,8 +389,16 @@ def train_stage1(
             log.write()
     bar.close()
     log.write()
-    spc.eval()
-    for p in spc.parameters():
+    return _finish_stage1(model, config, out_dir, step, recent, seconds)
+
+
+def _finish_stage1(
+    model: SIDMNet, config: TrainConfig, out_dir: Path, step: int, recent: deque[float], seconds: float
+) -> dict:
+    """Freeze SPC-Net, set its temperature tau, save ``stage1.pt``; returns the stage's record."""
+    assert model.spc is not None
+    model.spc.eval()
+    for p in model.spc.parameters():
         p.requires_grad_(False)
     tau = model.set_temperature()
     result = {
@@ -399,7 +407,8 @@ def train_stage1(
         "tau": tau,
         "seconds": round(seconds, 1),
     }
-    _atomic_save({"spc": spc.state_dict(), "tau": tau, "width": config.width, "result": result}, out_dir / "stage1.pt")
+    state = {"spc": model.spc.state_dict(), "tau": tau, "width": config.width, "result": result}
+    _atomic_save(state, out_dir / "stage1.pt")
     return result
 
 
