@@ -14,10 +14,13 @@ from typing import Any
 import click
 
 from fusionbench.cli.common import (
+    F,
     UserError,
     cache_option,
+    convention_option,
     data_root_option,
     deprecated_option,
+    metrics_option,
     pick,
     progress_option,
     split_out,
@@ -29,6 +32,13 @@ from fusionbench.cli.common import (
 # tests/test_sidm_method.py checks they equal fusionbench.methods.sidm.config's.
 ABLATION_GROUPS = ("g1", "g2", "g3", "g4", "g5", "g6", "g7")
 WIDTHS = ("full", "lite")
+
+
+def steps_options(func: F) -> F:
+    """``--stage1-steps`` and ``--stage2-steps`` (default: the training configuration's)."""
+    for name in ("--stage2-steps", "--stage1-steps"):
+        func = click.option(name, type=click.IntRange(min=0), default=None, help="Default: the configuration's.")(func)
+    return func
 
 
 def _command_line() -> str:
@@ -55,12 +65,7 @@ def _command_line() -> str:
     default=None,
     help="Training folder (checkpoints, log.csv, loss.png); reruns resume from it.",
 )
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder holding datasets/ (default: $FUSIONBENCH_DATA).",
-)
+@data_root_option
 @click.option(
     "--masks",
     "masks_dir",
@@ -72,8 +77,7 @@ def _command_line() -> str:
 @click.option(
     "--sources", default=None, help="Comma-separated training sources, e.g. msrs/trainpool,roadscene/train:45."
 )
-@click.option("--stage1-steps", type=click.IntRange(min=0), default=None)
-@click.option("--stage2-steps", type=click.IntRange(min=0), default=None)
+@steps_options
 @click.option(
     "--stage1-from",
     type=click.Path(exists=True, dir_okay=False),
@@ -179,8 +183,7 @@ def train_command(
     default=None,
     help="TOML or JSON training settings shared by every row.",
 )
-@click.option("--stage1-steps", type=click.IntRange(min=0), default=None)
-@click.option("--stage2-steps", type=click.IntRange(min=0), default=None)
+@steps_options
 @click.option("--shipped", is_flag=True, help="Evaluate the shipped checkpoints instead of training.")
 @click.option(
     "--seeds", default="0", show_default=True, help="Comma-separated training seeds; each row is trained once per seed."
@@ -207,8 +210,8 @@ def train_command(
 @data_root_option
 @cache_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation processes.")
-@click.option("--metrics", default=None, help="Metric ids (default: the seed six).")
-@click.option("--convention", default="tang", show_default=True)
+@metrics_option
+@convention_option
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "markdown", "latex", "text"]), default="text", show_default=True
 )
