@@ -360,6 +360,9 @@ def test_selection_gates_on_targets_and_roughness_then_takes_the_best_score() ->
     rows = [row(500, 8.0, 0.7, 0.06), row(1000, 9.5, 0.1, 0.13), row(1500, 8.8, 0.65, 0.07), row(2000, 8.9, 0.6, 0.08)]
     assert select(rows)["step"] == 1500  # 1000 lost its targets (ridges); 2000 is 1.6x as rough as the IR
     assert select([row(500, 8.0, 0.2, 0.06), row(1000, 9.0, 0.3, 0.2)])["step"] == 1000  # none qualifies: most contrast
+    # the spec's objective inverts the targets: the untrained step 0 (contrast ~0) must not win the fallback
+    inverted = [row(0, 0.08, -1e-6, 0.0), row(500, 6.9, -0.15, 0.054), row(2000, 7.3, -0.11, 0.065)]
+    assert select(inverted)["step"] == 2000
 
 
 def test_table2_seeds_ship_under_names_ablate_shipped_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

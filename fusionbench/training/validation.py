@@ -12,7 +12,9 @@ Selection (:func:`select`): a snapshot qualifies when it keeps at least
 :data:`MIN_TARGET_CONTRAST` of the targets' infrared contrast and its roughness is at most
 :data:`MAX_ROUGHNESS_RATIO` x the IR image's own; among those the highest
 ``score = sum over the six metrics of mean / mean of averaging`` wins. If none qualifies, the one
-keeping the most target contrast wins.
+keeping the most target contrast wins among the snapshots taken after training began (step > 0):
+the step-0 network of a fresh fusion network outputs almost nothing, whose target contrast of
+about 0 would otherwise beat a trained model that inverts its targets.
 """
 
 from __future__ import annotations
@@ -113,4 +115,5 @@ def select(rows: list[dict[str, Any]]) -> dict[str, Any]:
     eligible = [r for r in rows if qualifies(r)]
     if eligible:
         return max(eligible, key=lambda r: (float(r["score"]), int(r["step"])))
-    return max(rows, key=lambda r: (float(r["target_contrast"]), int(r["step"])))
+    trained = [r for r in rows if int(r["step"]) > 0] or rows
+    return max(trained, key=lambda r: (float(r["target_contrast"]), int(r["step"])))
