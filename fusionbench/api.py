@@ -24,8 +24,8 @@ from fusionbench.reports.tables import (
     TableRun,
     method_label,
     split_dataset_limit,
-    split_list,
     split_method_options,
+    split_names,
     summarize,
 )
 
@@ -93,8 +93,8 @@ def _table_runs(
     data_root: str | os.PathLike[str] | None,
 ) -> Iterator[TableRun]:
     """Each (dataset, method) run of the table, in the order given, skipping ``id@dataset`` limits."""
-    for dataset in _names(datasets):
-        for method_spec in _names(methods):
+    for dataset in split_names(datasets):
+        for method_spec in split_names(methods):
             method_part, only = split_dataset_limit(method_spec)
             if only is not None and dataset not in only:
                 continue
@@ -106,13 +106,3 @@ def _table_runs(
             if paper is not None:
                 frame = paper.select(frame, dataset, data_root)
             yield TableRun(dataset, method_label(method.name, options), method_part, frame)
-
-
-def _names(names: str | Sequence[str]) -> list[str]:
-    """Comma-separated names (commas inside ``[...]`` kept), stripped, deduplicated in order."""
-    if isinstance(names, str):
-        names = split_list(names)
-    result = [n.strip() for n in names if n and n.strip()]
-    if not result:
-        raise ValueError("no names given")
-    return list(dict.fromkeys(result))

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from fusionbench.cli.common import (
     FOLDER,
-    UserError,
+    check_output,
     deprecated_option,
     pick,
     progress_option,
@@ -86,8 +86,8 @@ def eval_command(
     with user_errors():
         ids = list(dict.fromkeys(resolve_metrics(metrics)))  # "en,EN" is one column
         conv = get_convention(convention)
-        if csv_path is not None and not csv_path.parent.is_dir():
-            raise UserError(f"cannot write {csv_path}: folder {csv_path.parent} does not exist")
+        if csv_path is not None:
+            check_output(csv_path)
         pairs = _eval_pairs(ir_dir, vi_dir, fused_dir, allow_missing)
     log.info("scoring %d images with %s under convention %s", len(pairs), ",".join(ids), conv.name)
     started = time.perf_counter()

@@ -48,6 +48,7 @@ from fusionbench.reports.tables import (
     partial_footnote,
     rank_marks,
     significance_mark,
+    split_names,
     statistics_note,
     win_tie_loss,
 )
@@ -291,8 +292,8 @@ def build_report(
     ``ci`` and ``versus`` add confidence intervals and paired tests to Table 1 (as ``fusionbench table``);
     ``protocol`` fixes the convention, method options and pairs (:mod:`fusionbench.protocols`).
     """
-    method_ids = _names(methods, "--methods")
-    dataset_ids = _names(datasets, "--datasets")
+    method_ids = split_names(methods, "--methods")
+    dataset_ids = split_names(datasets, "--datasets")
     unknown = set(pairs or {}) - set(dataset_ids)
     if unknown:
         raise ValueError(f"--pairs names dataset(s) {', '.join(sorted(unknown))} not in --datasets")
@@ -322,13 +323,6 @@ def build_report(
         efficiency_note=efficiency_note,
         manifests=manifest_rows(runs),
     )
-
-
-def _names(names: str | Sequence[str], option: str) -> list[str]:
-    items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n and n.strip()]
-    if not items:
-        raise ValueError(f"{option}: no names given")
-    return list(dict.fromkeys(items))
 
 
 def parse_pairs(text: str | None) -> dict[str, str]:

@@ -37,6 +37,17 @@ def split_list(text: str) -> list[str]:
     return [part for part in re.split(r",(?![^\[]*\])", text)]
 
 
+def split_names(names: str | Sequence[str], option: str | None = None) -> list[str]:
+    """Names from a comma-separated string (:func:`split_list`) or a sequence: stripped, empty ones
+    dropped, duplicates dropped in order; a ValueError (naming ``option``) when none is left."""
+    if isinstance(names, str):
+        names = split_list(names)
+    result = [n.strip() for n in names if n and n.strip()]
+    if not result:
+        raise ValueError(f"{option}: no names given" if option else "no names given")
+    return list(dict.fromkeys(result))
+
+
 def split_dataset_limit(spec: str) -> tuple[str, set[str] | None]:
     """``"published:piafusion@tno"`` -> ``("published:piafusion", {"tno"})``; no ``@``: all datasets.
 
