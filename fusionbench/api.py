@@ -102,7 +102,8 @@ def _table_runs(
             if paper is not None:
                 options = paper.options_for(method_id, options)
             method = get_method(method_id, **options)
-            frame = run_one(method, dataset)
-            if paper is not None:
-                frame = paper.select(frame, dataset, data_root)
+            if paper is None:
+                frame = run_one(method, dataset)
+            else:  # only the pairs the paper scored are fused and scored
+                frame = run_one(method, dataset, pairs=paper.pair_ids(dataset, data_root))
             yield TableRun(dataset, method_label(method.name, options), method_part, frame)

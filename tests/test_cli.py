@@ -236,3 +236,12 @@ def test_eval_on_shared_tno_piafusion(shared_root, tmp_path):
     assert len(table) == 42
     assert table["en"].between(0, 8).all()
     assert result.stdout.strip().splitlines()[-1].split()[0] == "mean"
+
+
+def test_run_pairs_option_scores_only_the_pairs_named(tmp_path):
+    result = run("run", "--method", "max", "--dataset", "demo", "--metrics", "en", "--cache", tmp_path,
+                 "--pairs", "demo_03,demo_01", "--per-image")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 pairs;" in result.output and "demo_01" in result.output and "demo_04" not in result.output
+    bad = run("run", "--method", "max", "--dataset", "demo", "--cache", tmp_path, "--pairs", "nope")
+    assert bad.exit_code != 0 and "no pair(s) ['nope']" in bad.output

@@ -78,6 +78,22 @@ def test_second_run_uses_the_cache_and_changed_metrics_recompute(tmp_path):
     assert other.attrs["manifest"]["metrics_from_cache"] == 0
 
 
+def test_pairs_runs_only_those_and_the_whole_split_reuses_them(tmp_path):
+    subset = fusionbench.run("average", "demo", out=tmp_path, metrics=["en"], pairs=["demo_05", "demo_02"])
+    assert list(subset["image"]) == ["demo_02", "demo_05"]  # the dataset's order, not the order asked
+    whole = fusionbench.run("average", "demo", out=tmp_path, metrics=["en"])
+    assert whole.attrs["manifest"]["fused_from_cache"] == 2
+    assert whole.attrs["manifest"]["metrics_from_cache"] == 2
+    pd.testing.assert_frame_equal(whole[whole["image"].isin(["demo_02", "demo_05"])].reset_index(drop=True), subset)
+
+
+def test_pairs_naming_an_unknown_id_is_a_dataset_error(tmp_path):
+    from fusionbench.datasets import DatasetError
+
+    with pytest.raises(DatasetError, match=r"no pair\(s\) \['demo_5'\]"):
+        fusionbench.run("average", "demo", out=tmp_path, pairs=["demo_02", "demo_5"])
+
+
 def test_stale_temp_files_are_removed(tmp_path):
     fusionbench.run("max", "demo", out=tmp_path, metrics=["en"])
     fused_dirs = list((tmp_path / "fused").glob("max__*"))

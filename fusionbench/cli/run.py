@@ -28,6 +28,7 @@ from fusionbench.cli.common import (
 @click.option("--vi", "vi_dir", type=FOLDER, default=None, help="VIS folder (with --dataset folder).")
 @experiment_options
 @deprecated_option("--out", "out_old")
+@click.option("--pairs", "pair_ids", default=None, metavar="IDS", help="Only these pair ids (comma-separated stems).")
 @click.option("--per-image", is_flag=True, help="Print every image's values, not only the summary.")
 @click.option(
     "--option",
@@ -51,6 +52,7 @@ def run_command(
     out_old: Path | None,
     workers: int,
     scheduler: str | None,
+    pair_ids: str | None,
     per_image: bool,
     method_option: tuple[str, ...],
     ablation: str | None,
@@ -62,15 +64,17 @@ def run_command(
     Fused images and metric values are cached; an interrupted run resumes where it stopped.
     """
     from fusionbench.engine.runner import run
-    from fusionbench.reports.tables import render
+    from fusionbench.reports.tables import render, split_names
 
     cache = pick(cache, out_old, "--cache", "--out")
     options = _folder_options(dataset, ir_dir, vi_dir)
     with user_errors():
         paper = _run_protocol(protocol, convention)
         method_options = _method_options(method_option, ablation)
+        pairs = split_names(pair_ids) if pair_ids is not None else None
         if paper is not None:
             method_options = paper.options_for(method_id, method_options)
+            pairs = _protocol_pairs(paper, dataset, data_root, pairs)
         frame = run(
             method_id,
             dataset,
@@ -84,9 +88,8 @@ def run_command(
             dataset_options=options,
             method_options=method_options,
             progress=progress,
+            pairs=pairs,  # under a protocol: only the pairs it scores
         )
-        if paper is not None:
-            frame = paper.select(frame, dataset, data_root)
     ids = [c for c in frame.columns if c not in ("image", "tag")]
     if per_image:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -95,6 +98,17 @@ def run_command(
     summary = _one_row_table(frame, ids, dataset, manifest["method"])
     click.echo(render(summary, "text", decimals=4, std=True))
     click.echo(f"\n{len(frame)} pairs; results in {frame.attrs['run_dir']}")
+
+
+def _protocol_pairs(paper: Any, dataset: str, data_root: Path | None, asked: list[str] | None) -> list[str] | None:
+    """The pairs a protocol scores on ``dataset``; with ``--pairs`` too, those asked for (each must be scored)."""
+    scored = paper.pair_ids(dataset, data_root)
+    if asked is None or scored is None:
+        return asked if scored is None else scored
+    outside = sorted(set(asked) - set(scored))
+    if outside:
+        raise UserError(f"protocol {paper.name!r} does not score pairs {outside} of {dataset!r}")
+    return asked
 
 
 def _folder_options(dataset: str, ir_dir: Path | None, vi_dir: Path | None) -> dict[str, Any]:

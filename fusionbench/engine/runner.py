@@ -145,8 +145,9 @@ def run(
     progress: bool | None = None,
     dataset_options: dict[str, Any] | None = None,
     method_options: dict[str, Any] | None = None,
+    pairs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Fuse and score every pair of ``dataset``/``split`` with ``method``.
+    """Fuse and score every pair of ``dataset``/``split`` with ``method`` (or only the ``pairs`` named).
 
     Parameters
     ----------
@@ -169,6 +170,9 @@ def run(
         None (no Dask), ``"local"`` (start a Dask LocalCluster), ``"tcp://host:port"`` (a running
         Dask scheduler, whose workers must see the data root and output folder at the same paths),
         or a :class:`fusionbench.engine.backends.Backend` to share between runs (left open).
+    pairs
+        Pair ids (file stems) to run, in the dataset's order; None runs the whole split. An id the
+        split does not have is an error.
 
     Returns
     -------
@@ -200,7 +204,8 @@ def run(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
 
     tally = _Tally()
-    plan = _plan(method_obj, dataset_obj, split, conv, metric_ids, resolve_data_root(data_root), out_root, tally)
+    root = resolve_data_root(data_root)
+    plan = _plan(method_obj, dataset_obj, split, conv, metric_ids, root, out_root, tally, pairs)
     ctx, key, pairs = plan.ctx, plan.key, plan.pairs
     bar = _progress(2 * len(pairs), f"{method_obj.id} on {dataset_obj.name}", progress)
     with (
@@ -242,6 +247,21 @@ def _results_frame(pairs: Sequence[Any], values: dict[str, dict[str, float]], me
     return frame
 
 
+def _only_pairs(pairs: Sequence[Any], only: Sequence[str], dataset: str, split: str) -> list[Any]:
+    """The pairs whose id is in ``only``, in the dataset's order; an unknown id is a DatasetError."""
+    from fusionbench.datasets import DatasetError
+
+    if isinstance(only, str):
+        only = [only]
+    wanted = {str(i) for i in only}
+    unknown = sorted(wanted - {p.id for p in pairs})
+    if unknown:
+        raise DatasetError(f"dataset {dataset!r} split {split!r} has no pair(s) {unknown}")
+    if not wanted:
+        raise DatasetError(f"no pairs asked for on dataset {dataset!r} split {split!r}")
+    return [p for p in pairs if p.id in wanted]
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Where one run reads and writes, and the digests of what it is made from."""
@@ -268,13 +288,17 @@ def _plan(
     root: Path,
     out_root: Path,
     tally: _Tally,
+    only: Sequence[str] | None = None,
 ) -> _Plan:
-    """List and hash the pairs, and lay out the run's folders (created here) from what it is made of."""
+    """List and hash the pairs (``only`` those ids, if given), and lay out the run's folders (created
+    here) from what it is made of."""
     from fusionbench.datasets import DatasetError
 
     pairs = dataset.pairs(split, data_root=root)
     if not pairs:
         raise DatasetError(f"dataset {dataset.name!r} split {split!r} has no pairs")
+    if only is not None:
+        pairs = _only_pairs(pairs, only, dataset.name, split)
     _check_unique_ids(dataset.name, split, pairs)
     key = _run_key(method, dataset.name, split, dataset.version(split), conv)
     method_dir = f"{slug(method.id)}__{method.cache_key()}"
