@@ -94,8 +94,8 @@ CDDFUSE_U2FUSION = {
 def test_cddfuse_protocol_reproduces_cddfuse_u2fusion_row(
     dataset, pairs, shared_root, weights_dir, tmp_path, monkeypatch
 ):
-    """About 5 (TNO: U2Fusion on the 42 pairs, then the 25 are scored) and 8 minutes (RoadScene-50) on two CPU
-    cores. Every value rounds to the printed one (docs/protocols.md)."""
+    """U2Fusion fused and scored on the protocol's pairs only (TNO: 25 of the 42; RoadScene: all 50), a few
+    minutes each on two CPU cores. Every value rounds to the printed one (docs/protocols.md)."""
     from fusionbench.api import table
     from fusionbench.methods.weights import WEIGHTS_ENV
 

@@ -3,7 +3,9 @@
 ``python -m fusionbench.training.ship RUN_DIR [RUN_DIR ...]`` takes each ``fusionbench train``
 folder (its ``sidm-<width>-<group>.pt`` and ``training.json``), copies the checkpoint to
 ``fusionbench/methods/sidm/checkpoints/`` and records, per file: SHA-256, the command that trained
-it, the training data, step counts, stage-1 classifier accuracy, parameters and wall time.
+it, the training data, step counts, stage-1 classifier accuracy, parameters and wall time. The
+run's loss curves and validation scores are copied beside the checkpoint under its name
+(``<name>.log.csv``, ``<name>.validation.csv``, ``<name>.loss.png``).
 
 With ``--seeds``, a Table 2 row trained with seed k > 0 ships as ``sidm-<width>-<group>-seed<k>.pt``
 (seed 0 keeps the plain name, the model ``--ablation gK`` loads), so that ``fusionbench ablate
@@ -50,6 +52,21 @@ def record(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     return checkpoint, entry
 
 
+#: Files of a training folder shipped beside its checkpoint: source name -> suffix after the checkpoint's stem.
+CURVES = {"log.csv": ".log.csv", "validation.csv": ".validation.csv", "loss.png": ".loss.png"}
+
+
+def copy_curves(run_dir: Path, shipped: Path) -> list[Path]:
+    """Copy the run's loss curves and validation table beside ``shipped`` (those the run has)."""
+    copied = []
+    for source, suffix in CURVES.items():
+        if (run_dir / source).is_file():
+            target = shipped.with_name(shipped.stem + suffix)
+            shutil.copyfile(run_dir / source, target)
+            copied.append(target)
+    return copied
+
+
 def shipped_name(name: str, seed: int) -> str:
     """``sidm-lite-g3.pt`` for seed 0, ``sidm-lite-g3-seed2.pt`` for seed 2."""
     return name if seed == 0 else name.replace(".pt", f"-seed{seed}.pt")
@@ -67,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint, entry = record(run_dir)
         name = shipped_name(checkpoint.name, int(entry["config"].get("seed", 0)) if args.seeds else 0)
         shutil.copyfile(checkpoint, CHECKPOINT_DIR / name)
+        copy_curves(run_dir, CHECKPOINT_DIR / name)
         index[name] = entry
         print(f"{name}: {entry['sha256'][:16]}  {entry['bytes']:,} bytes  {entry['wall_seconds']} s")
     index_file.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
