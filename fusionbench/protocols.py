@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from fusionbench.registry import Registry
 
 
@@ -59,18 +57,6 @@ class Protocol:
         except (OSError, ValueError, KeyError) as exc:
             raise FileNotFoundError(f"protocol {self.name!r}: cannot read the pair list {path} ({exc})") from None
         return [Path(ours).stem for ours in mapping.values()]
-
-    def select(self, frame: pd.DataFrame, dataset: str, data_root: str | os.PathLike[str] | None) -> pd.DataFrame:
-        """The rows of a per-image frame (column ``image``) that the protocol scores on ``dataset``."""
-        ids = self.pair_ids(dataset, data_root)
-        if ids is None:
-            return frame
-        missing = sorted(set(ids) - set(frame["image"].astype(str)))
-        if missing:
-            raise ValueError(f"protocol {self.name!r}: pairs {missing} of {dataset!r} are not in the run")
-        selected = frame[frame["image"].astype(str).isin(ids)]
-        selected.attrs = dict(frame.attrs)
-        return selected
 
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")

@@ -229,6 +229,8 @@ def test_figure_command_writes_pdf_and_png_from_the_cached_runs(tmp_path, monkey
     first = invoke(*args, "--cache", tmp_path / "runs")
     assert first.exit_code == 0, first.output
     assert "boxes (x,y,w,h): " in first.output
+    for method in ("average", "max"):  # each method ran on the figure's pair only, not the whole split
+        assert len(list((tmp_path / "runs" / "fused").glob(f"{method}__*/*.png"))) == 1
     assert out.read_bytes().startswith(b"%PDF")
     with Image.open(out.with_suffix(".png")) as png:
         assert png.size[0] > 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -17,16 +16,16 @@ def test_protocols_are_registered_case_insensitively():
         get_protocol("cdfuse")
 
 
-def test_cddfuse_scores_its_25_tno_pairs(shared_root):
+def test_cddfuse_scores_its_25_tno_pairs(shared_root, tmp_path):
     ids = CDDFUSE.pair_ids("tno", shared_root)
     assert len(ids) == 25 and ids[:5] == ["01", "02", "03", "04", "06"] and ids[-1] == "42"
     assert CDDFUSE.pair_ids("roadscene", shared_root) is None  # RoadScene-50 is the whole test split
-    frame = pd.DataFrame({"image": [f"{i:02d}" for i in range(1, 43)], "en": range(42)})
-    frame.attrs["run_dir"] = "somewhere"
-    selected = CDDFUSE.select(frame, "tno", shared_root)
-    assert list(selected["image"]) == ids and selected.attrs["run_dir"] == "somewhere"
-    with pytest.raises(ValueError, match="not in the run"):
-        CDDFUSE.select(frame.iloc[:10], "tno", shared_root)
+    from fusionbench.api import table
+
+    row = table("average", "tno", metrics="en", protocol="cddfuse", data_root=shared_root, out=tmp_path)
+    assert row["n"].item() == 25
+    fused = list((tmp_path / "fused").glob("average__*/*.png"))
+    assert len(fused) == 25  # only the protocol's pairs were fused, not the whole split
 
 
 def test_method_options_given_win_over_the_protocol():

@@ -14,7 +14,6 @@ runs anything itself; it sees only :class:`fusionbench.reports.sources.ResultSou
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -52,15 +51,20 @@ class CachedResults:
     convention: str = "tang"
     workers: int = 1
     progress: bool | None = None
-    _runs: dict[tuple[str, str, str, str], RunResult] = field(default_factory=dict, repr=False)
+    _runs: dict[tuple[str, str, str, str, tuple[str, ...]], RunResult] = field(default_factory=dict, repr=False)
 
     def run(
-        self, method_id: str, dataset: str, options: dict[str, Any] | None = None, protocol: str | None = None
+        self,
+        method_id: str,
+        dataset: str,
+        options: dict[str, Any] | None = None,
+        protocol: str | None = None,
+        pairs: Sequence[str] | None = None,
     ) -> RunResult:
         """The run of ``method_id`` (built with ``options``) on ``dataset``; cached runs are reused.
 
         ``protocol`` (:mod:`fusionbench.protocols`) fixes the convention, adds its method options
-        and keeps only its pairs.
+        and keeps only its pairs; ``pairs`` (ids) runs only those.
         """
         from fusionbench.engine.runner import run
         from fusionbench.methods import get_method
@@ -73,8 +77,10 @@ class CachedResults:
             paper = get_protocol(protocol)
             convention = paper.convention
             options = paper.options_for(method_id, options or {})
+            if pairs is None:
+                pairs = paper.pair_ids(dataset, self.data_root)
         method = get_method(method_id, **(options or {}))
-        key = (dataset, method.id, method.cache_key(), protocol or "")
+        key = (dataset, method.id, method.cache_key(), protocol or "", tuple(pairs or ()))
         if key not in self._runs:
             frame = run(
                 method,
@@ -86,11 +92,9 @@ class CachedResults:
                 out=self.out,
                 workers=self.workers,
                 progress=self.progress,
+                pairs=pairs,
             )
-            result = RunResult(method, frame, frame.attrs["manifest"], Path(frame.attrs["run_dir"]))
-            if paper is not None:
-                result = dataclasses.replace(result, frame=paper.select(frame, dataset, self.data_root))
-            self._runs[key] = result
+            self._runs[key] = RunResult(method, frame, frame.attrs["manifest"], Path(frame.attrs["run_dir"]))
         return self._runs[key]
 
     def find_pair(self, dataset: str, pair_id: str) -> Any:
@@ -111,7 +115,7 @@ class CachedResults:
         """The picture and the default label of one panel: a source image, or the method's fused image.
 
         A fusing method's image is read from the runner's cache; only when it is not cached yet is the
-        method run on the dataset (which caches it, and its scores, for the tables too).
+        method run, on that pair alone (which caches it, and its scores, for the tables too).
         """
         from fusionbench.datasets import resolve_data_root
         from fusionbench.methods import get_method
@@ -126,7 +130,7 @@ class CachedResults:
             return read_image(method.fused_path(pair_id, dataset, self.split, root)), method.name
         path = self.fused_path(method, dataset, pair_id)
         if not path.is_file():
-            result = self.run(name, dataset, options)
+            result = self.run(name, dataset, options, pairs=[pair_id])
             recorded = result.manifest.get("fused_dir")
             path = Path(recorded) / path.name if recorded else path
             if not path.is_file():
