@@ -131,13 +131,23 @@ def test_shipped_checkpoints_match_their_recorded_hash_and_load(name: str) -> No
     network = load_checkpoint(path)
     record = SHIPPED[name]
     assert record["command"].startswith("fusionbench ")
-    state = torch.load(path, weights_only=True)
-    # format-1 checkpoints predate MEGB's edge scale: they load with the two scales fixed at 1.0
-    legacy = state["format"] == "fusionbench-sidm-1" and state["config"]["megb_sobel"]
-    assert sum(p.numel() for p in network.parameters()) == record["parameters"]["total"] + (2 if legacy else 0)
-    if legacy:
-        scales = [float(m.edge_scale.detach()) for m in (network.fusion.megb_ir, network.fusion.megb_vi)]
-        assert scales == [1.0, 1.0]
+    assert sum(p.numel() for p in network.parameters()) == record["parameters"]["total"]
+
+
+@needs_shipped
+def test_a_format_1_checkpoint_loads_with_the_edge_scales_fixed_at_one(tmp_path: Path) -> None:
+    """Format-1 files (the first shipped models) predate MEGB's edge scale: the same network with gamma = 1."""
+    from fusionbench.methods.sidm.method import load_checkpoint
+
+    state = torch.load(CHECKPOINT_DIR / "sidm-lite-g7.pt", weights_only=True)
+    assert state["format"] == "fusionbench-sidm-2"
+    legacy = {k: v for k, v in state["state_dict"].items() if not k.endswith("edge_scale")}
+    torch.save({**state, "format": "fusionbench-sidm-1", "state_dict": legacy}, tmp_path / "old.pt")
+    network = load_checkpoint(tmp_path / "old.pt")
+    scales = [float(m.edge_scale.detach()) for m in (network.fusion.megb_ir, network.fusion.megb_vi)]
+    assert scales == [1.0, 1.0]
+    loaded = network.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in legacy.items())
 
 
 @needs_shipped
