@@ -5,6 +5,7 @@ Each test reproduces one friction point seen from a fresh clone with only the RE
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -76,8 +77,8 @@ def test_ablate_shows_the_evaluation_progress_only_when_asked(tmp_path):
 
     if ("g7", 0) not in shipped_rows("lite"):
         pytest.skip("no shipped sidm-lite-g7 checkpoint")
-    args = ["ablate", "--shipped", "--groups", "g7", "--dataset", "demo", "--metrics", "en", "--format", "csv"]
-    args += ["--cache", str(tmp_path)]
+    args = ["ablate", "--shipped", "--groups", "g7", "--seeds", "0", "--dataset", "demo", "--metrics", "en"]
+    args += ["--format", "csv", "--cache", str(tmp_path)]
     quiet = CliRunner().invoke(main, args)  # not a terminal: no bar by default
     assert quiet.exit_code == 0, quiet.output
     assert "unit/s" not in quiet.stderr and quiet.stdout.startswith("group,")
@@ -226,3 +227,21 @@ def test_weights_download_verifies_the_pinned_sha256(tmp_path, monkeypatch, weig
     (tmp_path / "ifcnn" / "IFCNN-MAX.pth").write_bytes(b"not the published file")
     tampered = _invoke("weights", "download", "ifcnn", "--weights", str(tmp_path))
     assert tampered.exit_code == 2 and "sha256" in tampered.output
+
+
+@pytest.mark.slow
+def test_ablate_decimals_sets_the_digits_of_table_2(tmp_path):
+    from fusionbench.training.ablation import shipped_rows
+
+    if ("g7", 0) not in shipped_rows("lite"):
+        pytest.skip("no shipped sidm-lite-g7 checkpoint")
+    args = ["ablate", "--shipped", "--groups", "g7", "--dataset", "demo", "--metrics", "en", "--cache", str(tmp_path)]
+    missing = CliRunner().invoke(main, [*args, "--seeds", "7"])
+    assert missing.exit_code != 0 and "no shipped lite checkpoint with seed(s) [7] for row(s) ['g7']" in missing.output
+    args += ["--seeds", "0", "--format", "markdown"]
+    two = CliRunner().invoke(main, args)
+    four = CliRunner().invoke(main, [*args, "--decimals", "4"])
+    assert two.exit_code == 0 and four.exit_code == 0, four.output
+    last_cell = re.compile(r"\| \**(\d+)\.(\d+)\** \|$", re.MULTILINE)  # EN, the row's only metric
+    assert len(last_cell.search(two.stdout).group(2)) == 2
+    assert len(last_cell.search(four.stdout).group(2)) == 4

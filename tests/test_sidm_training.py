@@ -336,6 +336,26 @@ def test_table2_seed_statistics_and_paired_tests_against_row_7() -> None:
     assert np.isnan(result.loc["g7", "mi_p"])
 
 
+def test_table2_paired_test_leaves_out_images_without_a_value() -> None:
+    """Object measures are NaN on images without a box: the Wilcoxon pairs only images scored in both rows."""
+    import pandas as pd
+    from scipy.stats import wilcoxon
+
+    from fusionbench.training.ablation import _compare_with_full_model, _row_statistics
+
+    rng = np.random.default_rng(1)
+    images = [f"{i:03d}" for i in range(20)]
+    full = rng.normal(0.6, 0.05, 20)
+    other = full - 0.05 + rng.normal(0, 0.01, 20)
+    full[[2, 7]], other[[7, 11]] = np.nan, np.nan
+    per_image = {g: {0: pd.DataFrame({"target_contrast": v}, index=images)} for g, v in (("g1", other), ("g7", full))}
+    result = pd.DataFrame([_row_statistics(g, f, ["target_contrast"]) for g, f in per_image.items()])
+    _compare_with_full_model(result, per_image, ["target_contrast"])
+    kept = ~(np.isnan(full) | np.isnan(other))
+    expected = wilcoxon(other[kept], full[kept]).pvalue
+    assert result.set_index("group").loc["g1", "target_contrast_p"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_edge_scale_starts_small_and_can_be_fixed_as_the_spec_has_it(tmp_path: Path) -> None:
     base = dict(width="lite", ablation="g2", stage2_steps=3, stage2_patch=32, batch=2, sources=["demo/test"])
     learnt = train(TrainConfig(**base, validation_pairs=0), tmp_path / "learnt", data_root=tmp_path / "data")

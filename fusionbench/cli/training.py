@@ -186,7 +186,10 @@ def train_command(
 @steps_options
 @click.option("--shipped", is_flag=True, help="Evaluate the shipped checkpoints instead of training.")
 @click.option(
-    "--seeds", default="0", show_default=True, help="Comma-separated training seeds; each row is trained once per seed."
+    "--seeds",
+    default=None,
+    help="Comma-separated training seeds; each row is trained once per seed (default 0; with --shipped: every "
+    "shipped seed).",
 )
 @click.option(
     "--spc-from",
@@ -223,6 +226,7 @@ def train_command(
 )
 @deprecated_option("--output", "output_old", file=True)
 @click.option("--all-formats", is_flag=True, help="Write CSV, Markdown and LaTeX next to --out.")
+@click.option("--decimals", type=click.IntRange(0, 8), default=2, show_default=True)
 @weights_option()
 @progress_option
 def ablate_command(
@@ -248,6 +252,7 @@ def ablate_command(
     out: Path | None,
     output_old: Path | None,
     all_formats: bool,
+    decimals: int,
     progress: bool | None,
 ) -> None:
     """Train (or load) the Table 2 rows of SIDM-Fusion, evaluate them, print Table 2."""
@@ -265,12 +270,9 @@ def ablate_command(
             raise UserError(f"--groups: unknown row(s) {unknown}; expected some of {', '.join(ABLATION_GROUPS)}")
         if all_formats and output is None:
             raise UserError("--all-formats needs --out STEM")
-        try:
-            seed_list = [int(v) for v in seeds.split(",") if v.strip()]
-        except ValueError:
-            raise UserError(f"--seeds {seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
+        seed_list = _seed_list(seeds)
         if shipped:
-            checkpoints = _shipped_checkpoints(width, wanted)
+            checkpoints = _shipped_checkpoints(width, wanted, seed_list if seeds is not None else None)
         else:
             overrides = {"width": width, "stage1_steps": stage1_steps, "stage2_steps": stage2_steps, "threads": 1}
             if config_file is not None:
@@ -288,21 +290,38 @@ def ablate_command(
         seeds_note = f", {int(frame['seeds'].max())} seeds per row" if int(frame["seeds"].max()) > 1 else ""
         pairs = int(frame["n"].iloc[0])
         caption = f"Ablation of SIDM-Fusion on {dataset} ({split}, {pairs} pairs, {width} widths{seeds_note})"
-        _emit_table2(frame, caption, fmt, output, all_formats)
+        _emit_table2(frame, caption, fmt, output, all_formats, decimals)
 
 
-def _shipped_checkpoints(width: str, wanted: list[str]) -> dict[tuple[str, int], Path]:
-    """The shipped checkpoints of the ``wanted`` rows at ``width``; a UserError names missing rows."""
+def _seed_list(seeds: str | None) -> list[int]:
+    """``--seeds`` as whole numbers (``[0]`` when not given); a UserError on anything else."""
+    if seeds is None:
+        return [0]
+    try:
+        values = [int(v) for v in seeds.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise UserError(f"--seeds {seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2")
+    return values
+
+
+def _shipped_checkpoints(width: str, wanted: list[str], seeds: list[int] | None) -> dict[tuple[str, int], Path]:
+    """The shipped checkpoints of the ``wanted`` rows at ``width`` (only ``seeds``, if given); a UserError
+    names missing rows."""
     from fusionbench.training.ablation import shipped_rows
 
-    available = shipped_rows(width)
+    available = {k: p for k, p in shipped_rows(width).items() if seeds is None or k[1] in seeds}
     missing = [g for g in wanted if not any(key[0] == g for key in available)]
     if missing:
-        raise UserError(f"no shipped {width} checkpoint for row(s) {missing}; run without --shipped to train")
+        seeds_note = f" with seed(s) {seeds}" if seeds is not None else ""
+        raise UserError(
+            f"no shipped {width} checkpoint{seeds_note} for row(s) {missing}; run without --shipped to train"
+        )
     return {key: path for key, path in available.items() if key[0] in wanted}
 
 
-def _emit_table2(frame: Any, caption: str, fmt: str, output: Path | None, all_formats: bool) -> None:
+def _emit_table2(frame: Any, caption: str, fmt: str, output: Path | None, all_formats: bool, decimals: int = 2) -> None:
     """Print Table 2 in ``fmt`` (and write it to ``output``), or write CSV, Markdown and LaTeX next to
     the stem ``output`` and print it as text."""
     from fusionbench.io import write_text_atomic
@@ -311,10 +330,12 @@ def _emit_table2(frame: Any, caption: str, fmt: str, output: Path | None, all_fo
     if all_formats:
         assert output is not None
         for suffix, kind in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex")):
-            write_text_atomic(output.with_suffix(suffix), render_ablation(frame, kind, caption=caption))
-        click.echo(render_ablation(frame, "text"))
+            write_text_atomic(
+                output.with_suffix(suffix), render_ablation(frame, kind, decimals=decimals, caption=caption)
+            )
+        click.echo(render_ablation(frame, "text", decimals=decimals))
         return
-    text = render_ablation(frame, fmt, caption=caption)
+    text = render_ablation(frame, fmt, decimals=decimals, caption=caption)
     if output is not None:
         write_text_atomic(output, text)
     click.echo(text)

@@ -123,7 +123,8 @@ def evaluate_rows(
     One row per group: its flags, ``n`` pairs, ``seeds``, and per metric the mean over seeds of the
     per-seed means (``<m>``), their standard deviation over seeds (``<m>_std``, ddof 1), and against
     row ``g7``: the Wilcoxon signed-rank p-value over the images of the seed-averaged per-image
-    values (``<m>_p``) and whether the difference of means exceeds the seed-to-seed spread,
+    values (``<m>_p``; images where either row has no value, e.g. no target box, left out) and
+    whether the difference of means exceeds the seed-to-seed spread,
     ``|mean - mean_g7| > 2 sqrt((s^2 + s_g7^2) / k)`` for k seeds (``<m>_beyond_seeds``).
     ``progress`` is passed to each run (None: a bar only when stderr is a terminal).
     """
@@ -191,7 +192,9 @@ def _compare_with_full_model(
                 beyond.append(False)
                 continue
             a, b = averaged[group][m].align(averaged["g7"][m], join="inner")
-            p_values.append(float(wilcoxon(a, b).pvalue) if (a != b).any() else 1.0)
+            scored = a.notna() & b.notna()  # an image without a value (e.g. no box) drops out of the pair
+            a, b = a[scored], b[scored]
+            p_values.append(float("nan") if a.empty else float(wilcoxon(a, b).pvalue) if (a != b).any() else 1.0)
             row = result.set_index("group").loc[group]
             k = min(row["seeds"], full["seeds"])
             spread = 2 * ((row[f"{m}_std"] ** 2 + full[f"{m}_std"] ** 2) / k) ** 0.5 if k > 1 else float("nan")
