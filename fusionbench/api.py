@@ -102,8 +102,6 @@ def _table_runs(
             if paper is not None:
                 options = paper.options_for(method_id, options)
             method = get_method(method_id, **options)
-            if paper is None:
-                frame = run_one(method, dataset)
-            else:  # only the pairs the paper scored are fused and scored
-                frame = run_one(method, dataset, pairs=paper.pair_ids(dataset, data_root))
+            pairs = paper.pairs_to_run(dataset, data_root) if paper is not None else None
+            frame = run_one(method, dataset, pairs=pairs)  # under a protocol: only the pairs it scores
             yield TableRun(dataset, method_label(method.name, options), method_part, frame)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,19 @@ class Protocol:
         except (OSError, ValueError, KeyError) as exc:
             raise FileNotFoundError(f"protocol {self.name!r}: cannot read the pair list {path} ({exc})") from None
         return [Path(ours).stem for ours in mapping.values()]
+
+    def pairs_to_run(
+        self, dataset: str, data_root: str | os.PathLike[str] | None, asked: Sequence[str] | None = None
+    ) -> list[str] | None:
+        """The pairs a run on ``dataset`` fuses and scores under this protocol: those it scores, or the
+        ``asked`` ones (a ValueError names any it does not score); None for the whole split."""
+        scored = self.pair_ids(dataset, data_root)
+        if asked is None:
+            return scored
+        outside = sorted(set(asked) - set(scored)) if scored is not None else []
+        if outside:
+            raise ValueError(f"protocol {self.name!r} does not score pairs {outside} of {dataset!r}")
+        return list(asked)
 
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")

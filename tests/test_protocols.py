@@ -26,6 +26,11 @@ def test_cddfuse_scores_its_25_tno_pairs(shared_root, tmp_path):
     assert row["n"].item() == 25
     fused = list((tmp_path / "fused").glob("average__*/*.png"))
     assert len(fused) == 25  # only the protocol's pairs were fused, not the whole split
+    assert CDDFUSE.pairs_to_run("tno", shared_root) == ids
+    assert CDDFUSE.pairs_to_run("tno", shared_root, ["02", "01"]) == ["02", "01"]
+    assert CDDFUSE.pairs_to_run("roadscene", shared_root) is None
+    with pytest.raises(ValueError, match=r"does not score pairs \['05'\] of 'tno'"):
+        CDDFUSE.pairs_to_run("tno", shared_root, ["01", "05"])
 
 
 def test_method_options_given_win_over_the_protocol():

@@ -74,7 +74,7 @@ def run_command(
         pairs = split_names(pair_ids) if pair_ids is not None else None
         if paper is not None:
             method_options = paper.options_for(method_id, method_options)
-            pairs = _protocol_pairs(paper, dataset, data_root, pairs)
+            pairs = paper.pairs_to_run(dataset, data_root, pairs)
         frame = run(
             method_id,
             dataset,
@@ -98,17 +98,6 @@ def run_command(
     summary = _one_row_table(frame, ids, dataset, manifest["method"])
     click.echo(render(summary, "text", decimals=4, std=True))
     click.echo(f"\n{len(frame)} pairs; results in {frame.attrs['run_dir']}")
-
-
-def _protocol_pairs(paper: Any, dataset: str, data_root: Path | None, asked: list[str] | None) -> list[str] | None:
-    """The pairs a protocol scores on ``dataset``; with ``--pairs`` too, those asked for (each must be scored)."""
-    scored = paper.pair_ids(dataset, data_root)
-    if asked is None or scored is None:
-        return asked if scored is None else scored
-    outside = sorted(set(asked) - set(scored))
-    if outside:
-        raise UserError(f"protocol {paper.name!r} does not score pairs {outside} of {dataset!r}")
-    return asked
 
 
 def _folder_options(dataset: str, ir_dir: Path | None, vi_dir: Path | None) -> dict[str, Any]:

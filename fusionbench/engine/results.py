@@ -77,8 +77,7 @@ class CachedResults:
             paper = get_protocol(protocol)
             convention = paper.convention
             options = paper.options_for(method_id, options or {})
-            if pairs is None:
-                pairs = paper.pair_ids(dataset, self.data_root)
+            pairs = paper.pairs_to_run(dataset, self.data_root, pairs)
         method = get_method(method_id, **(options or {}))
         key = (dataset, method.id, method.cache_key(), protocol or "", tuple(pairs or ()))
         if key not in self._runs:

@@ -56,15 +56,11 @@ def record(run_dir: Path) -> tuple[Path, dict[str, Any]]:
 CURVES = {"log.csv": ".log.csv", "validation.csv": ".validation.csv", "loss.png": ".loss.png"}
 
 
-def copy_curves(run_dir: Path, shipped: Path) -> list[Path]:
+def copy_curves(run_dir: Path, shipped: Path) -> None:
     """Copy the run's loss curves and validation table beside ``shipped`` (those the run has)."""
-    copied = []
     for source, suffix in CURVES.items():
         if (run_dir / source).is_file():
-            target = shipped.with_name(shipped.stem + suffix)
-            shutil.copyfile(run_dir / source, target)
-            copied.append(target)
-    return copied
+            shutil.copyfile(run_dir / source, shipped.with_name(shipped.stem + suffix))
 
 
 def shipped_name(name: str, seed: int) -> str:
