@@ -56,10 +56,18 @@ def make_folder(root: Path, pairs: int, out: Path) -> None:
         cv2.imwrite(str(out / "fused" / name), fused if fused.ndim == 2 else fused[..., ::-1])
 
 
+def command() -> str:
+    """The ``fusionbench`` script of this interpreter's environment (pip puts it beside the
+    interpreter), so that what is timed is the command itself, not a version manager's shim in
+    front of it (pyenv's bash shim adds about 0.25 s to every call); ``fusionbench`` on PATH otherwise."""
+    script = Path(sys.executable).with_name("fusionbench")
+    return str(script) if script.is_file() else "fusionbench"
+
+
 def run_eval(folder: Path, workers: int, metrics: str | None) -> tuple[float, float, str]:
     """Wall seconds of the command, seconds it logged for the scoring, and its CSV text."""
     csv = folder / f"workers{workers}.csv"
-    cmd = ["fusionbench", "-v", "eval", "--ir", str(folder / "ir"), "--vi", str(folder / "vi")]
+    cmd = [command(), "-v", "eval", "--ir", str(folder / "ir"), "--vi", str(folder / "vi")]
     cmd += ["--fused", str(folder / "fused"), "--out", str(csv), "--workers", str(workers)]
     if metrics:
         cmd += ["--metrics", metrics]

@@ -167,9 +167,19 @@ def image_size(handle: BinaryIO) -> tuple[int, int] | None:
     """
     from PIL import Image
 
-    Image.init()
     handle.seek(0)
     prefix = handle.read(16)
+    Image.preinit()  # the common formats (PNG, JPEG, BMP, ...) first, as Image.open does
+    size = _header_size(handle, prefix)
+    if size is None and Image.init():  # every other plugin (about 0.1 s to import), once per process
+        size = _header_size(handle, prefix)
+    return size
+
+
+def _header_size(handle: BinaryIO, prefix: bytes) -> tuple[int, int] | None:
+    """The size read by the first loaded Pillow plugin that accepts the header starting ``prefix``."""
+    from PIL import Image
+
     for fmt in Image.ID:  # Pillow's own order, as Image.open tries them
         factory, accept = Image.OPEN[fmt]
         if accept is None:  # formats without a signature (TGA, ...): OpenCV decodes none of them

@@ -22,6 +22,7 @@ convention, missing folder, unmatched or unreadable file, bad pixel values) prin
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -29,39 +30,50 @@ import click
 
 from fusionbench import __version__
 from fusionbench.cli.common import USER_ERROR, UserError, user_errors
-from fusionbench.cli.data import data
-from fusionbench.cli.doctor import doctor_command
-from fusionbench.cli.evaluate import eval_command
-from fusionbench.cli.listing import list_group, show_group
-from fusionbench.cli.reports import COMMANDS as REPORT_COMMANDS
-from fusionbench.cli.run import run_command
-from fusionbench.cli.table import table_command
-from fusionbench.cli.training import ablate_command, train_command
-from fusionbench.cli.weights import weights_group
 
 __all__ = ["USER_ERROR", "UserError", "main", "user_errors"]
 
+#: Each command and where it lives (``module:attribute`` under ``fusionbench.cli``).
+COMMANDS = {
+    "ablate": "training:ablate_command",
+    "data": "data:data",
+    "doctor": "doctor:doctor_command",
+    "eval": "evaluate:eval_command",
+    "figure": "reports:figure_command",
+    "list": "listing:list_group",
+    "plot": "reports:plot_command",
+    "report": "reports:report_command",
+    "run": "run:run_command",
+    "show": "listing:show_group",
+    "table": "table:table_command",
+    "train": "training:train_command",
+    "weights": "weights:weights_group",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is asked for.
+
+    ``fusionbench eval`` then starts without pandas, matplotlib or the training code (about half
+    the start-up time of importing every command module); ``--help`` imports them all for their
+    one-line summaries.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(f"fusionbench.cli.{module}"), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="fusionbench")
 @click.option("-v", "--verbose", count=True, help="Log more on stderr (-v: info, -vv: debug).")
 def main(verbose: int) -> None:
     """IR/VIS image-fusion benchmark: run methods on datasets, score fused images, print tables."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s: %(message)s")
-
-
-for _command in (
-    eval_command,
-    list_group,
-    show_group,
-    run_command,
-    table_command,
-    weights_group,
-    doctor_command,
-    data,
-    *REPORT_COMMANDS,
-    train_command,
-    ablate_command,
-):
-    main.add_command(_command)

@@ -37,7 +37,17 @@ _CV2_BORDER = {
 _TORCH_PAD = {"zero": "constant", "replicate": "replicate", "reflect101": "reflect"}
 
 
-_NUMPY_NAMESPACE = array_api_compat.array_namespace(np.empty(0))
+def _numpy_namespace() -> Any:
+    """numpy itself where it implements the array API (2.1 and later: ``concat``, ``atan``,
+    ``astype``, ``permute_dims``), else array_api_compat's wrapper. numpy's own namespace imports in
+    no time; the wrapper's import walks numpy's lazy submodules (f2py, testing, ma: about 0.1 s of
+    every command's start-up)."""
+    if int(np.__version__.split(".")[0]) >= 2 and hasattr(np, "astype"):
+        return np
+    return array_api_compat.array_namespace(np.empty(0))
+
+
+_NUMPY_NAMESPACE = _numpy_namespace()
 
 
 def is_torch(x: Any) -> bool:
