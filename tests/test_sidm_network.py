@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from fusionbench.methods.sidm.config import ABLATION_GROUPS, SIDMConfig, resolve_group
-from fusionbench.methods.sidm.network import MEGB, SBM, SDRB, SIDMNet, SPCNet, sobel_magnitude
+from fusionbench.methods.sidm.network import MEGB, SBM, SDRB, SIDMNet, SPCNet, conv, pointwise, sobel_magnitude
 from fusionbench.methods.sidm.swin import SwinLayer, WindowAttention, attention_mask
 
 # docs/sidm-spec.md section 10.2: fusion-network parameters per Table 2 row; section 9: SPC-Net.
@@ -256,3 +256,63 @@ def test_fast_inference_layout_keeps_the_output() -> None:
         layout = torch.channels_last
         last = model(ir.contiguous(memory_format=layout), vis.contiguous(memory_format=layout))
     assert float((last - fast).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+@pytest.mark.parametrize("shape", [(40, 52), (7, 19), (4, 4)])
+def test_reflect_conv_equals_torch_reflection_padding(kernel: int, shape: tuple[int, int]) -> None:
+    """The fusion net's convolution (zero-padded, borders redone from reflected strips) against
+    torch's reflection-padded ``nn.Conv2d`` with the same weights: outputs and gradients, both layouts
+    (a 4 x 4 map is too small for the 5x5 and 7x7 strips and takes torch's path)."""
+    torch.manual_seed(kernel)
+    ours = conv(4, 6, kernel)
+    reference = torch.nn.Conv2d(4, 6, kernel, padding=kernel // 2, padding_mode="reflect")
+    reference.load_state_dict(ours.state_dict())
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(2, 4, *shape).contiguous(memory_format=layout).requires_grad_(True)
+        x_ref = x.detach().clone().requires_grad_(True)
+        out, out_ref = ours(x), reference(x_ref)
+        assert torch.allclose(out, out_ref, atol=1e-5)
+        out.square().sum().backward()
+        out_ref.square().sum().backward()
+        assert x.grad is not None and x_ref.grad is not None
+        assert torch.allclose(x.grad, x_ref.grad, atol=1e-4)
+        assert ours.weight.grad is not None and reference.weight.grad is not None
+        assert torch.allclose(ours.weight.grad, reference.weight.grad, rtol=1e-5, atol=1e-3)
+        ours.zero_grad()
+        reference.zero_grad()
+
+
+def test_pointwise_equals_the_layer_on_the_concatenation() -> None:
+    """``pointwise(layer, a, b, c)`` (per-part matrix products on channels-last maps) against
+    ``layer(cat(a, b, c))``; other layouts take the concatenation itself."""
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(48, 24, 1)
+    parts = [torch.randn(2, c, 9, 13) for c in (16, 8, 24)]
+    expected = layer(torch.cat(parts, dim=1))
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = pointwise(layer, *(p.contiguous(memory_format=layout) for p in parts))
+        assert got.shape == expected.shape
+        assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_masked_window_attention_equals_the_written_out_formula() -> None:
+    """Shifted-window attention over two images (the per-image fused-kernel path) against
+    ``softmax(q k^T / sqrt(d) + B_rel + mask) v`` written out window by window."""
+    torch.manual_seed(0)
+    ws, heads, dim = 4, 2, 8
+    attention = WindowAttention(dim, heads, ws).eval()
+    torch.nn.init.normal_(attention.relative_bias, std=0.5)
+    mask = attention_mask(8, 12, 7, 10, ws, ws // 2, torch.device("cpu"))
+    assert mask is not None
+    n_windows, n = mask.shape[0], ws * ws
+    x = torch.randn(2 * n_windows, n, dim)
+    with torch.no_grad():
+        got = attention(x, mask)
+        qkv = attention.qkv(x).view(2 * n_windows, n, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
+        bias = attention.relative_bias[attention.relative_index.view(-1)].view(n, n, heads).permute(2, 0, 1)
+        window_mask = mask.repeat(2, 1, 1)[:, None]  # windows are ordered image by image
+        scores = qkv[0] @ qkv[1].transpose(-1, -2) / math.sqrt(dim // heads) + bias[None] + window_mask
+        out = torch.softmax(scores, dim=-1) @ qkv[2]
+        expected = attention.proj(out.transpose(1, 2).reshape(2 * n_windows, n, dim))
+    assert torch.allclose(got, expected, atol=1e-5)

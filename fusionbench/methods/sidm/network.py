@@ -44,7 +44,9 @@ EDGE_SCALE_INIT = 0.1
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, SLOPE)
+    """Leaky ReLU of slope :data:`SLOPE`, in place: every caller passes a result nothing else holds
+    (a fresh feature map costs its allocation, which on the CPU is much of an elementwise op's time)."""
+    return F.leaky_relu(x, SLOPE, inplace=True)
 
 
 def conv(c_in: int, c_out: int, kernel: int, *, reflect: bool = True, stride: int = 1) -> nn.Conv2d:
@@ -54,8 +56,68 @@ def conv(c_in: int, c_out: int, kernel: int, *, reflect: bool = True, stride: in
     ``reflect`` says: the result is the same, and torch would otherwise copy the input through a
     zero-width reflection pad first.
     """
+    if reflect and kernel > 1 and stride == 1:
+        return ReflectConv2d(c_in, c_out, kernel, padding=kernel // 2, padding_mode="reflect")
     mode: Literal["reflect", "zeros"] = "reflect" if reflect and kernel > 1 else "zeros"
     return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode=mode)
+
+
+class ReflectConv2d(nn.Conv2d):
+    """A stride-1 ``nn.Conv2d`` with reflection padding that never copies its whole input.
+
+    torch runs a reflection-padded convolution on a padded copy of the input (``F.pad``: a full
+    pass and allocation per layer). Here the convolution runs with zero padding, which oneDNN does
+    inside its kernel, and is then right everywhere except in the ``p = k // 2`` outermost rows and
+    columns; those are recomputed from reflection-padded strips ``2p`` pixels thick. The numbers
+    are those of ``conv(F.pad(x, (p, p, p, p), "reflect"))`` up to float rounding. Same parameters
+    (and state-dict keys) as ``nn.Conv2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = int(self.padding[0])  # an int pair for a "same"-padded layer
+        h, w = x.shape[-2:]
+        if min(h, w) <= 2 * p:  # no room for the strips: torch's own padded path
+            return super().forward(x)
+        out = F.conv2d(x, self.weight, self.bias, padding=p)
+        edge = 2 * p
+        out[..., :p, :] = self._strip(x[..., :edge, :], (p, p, p, 0))
+        out[..., h - p :, :] = self._strip(x[..., h - edge :, :], (p, p, 0, p))
+        out[..., :p] = self._strip(x[..., :edge], (p, 0, p, p))
+        out[..., w - p :] = self._strip(x[..., w - edge :], (0, p, p, p))
+        return out
+
+    def _strip(self, x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+        """The outputs along one side: the strip padded by reflection on its other three sides."""
+        return F.conv2d(F.pad(x, pad, mode="reflect"), self.weight, self.bias)
+
+
+def pointwise(layer: nn.Conv2d, *parts: torch.Tensor) -> torch.Tensor:
+    """``layer(torch.cat(parts, dim=1))`` for a 1x1 convolution, without building the concatenation.
+
+    On channels-last tensors (the inference layout) a 1x1 convolution is a matrix product over each
+    pixel's channels, ``Y = b + sum_k X_k W_k^T`` with ``X_k`` the (pixels, channels) view of part
+    k and ``W_k`` the weight columns that read it: one ``addmm`` per part into one output, with no
+    concatenated copy of the inputs (a fresh allocation as large as all of them). One part, or
+    another layout: the layer itself. The sums are the same up to float rounding.
+    """
+    first = parts[0]
+    if len(parts) == 1 or first.shape[1] == 1 or not first.is_contiguous(memory_format=torch.channels_last):
+        return layer(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+    n, _, h, w = first.shape
+    weight = layer.weight[:, :, 0, 0]
+    out: torch.Tensor | None = None
+    start = 0
+    for x in parts:
+        c = x.shape[1]
+        rows = x.permute(0, 2, 3, 1).reshape(-1, c)  # a view for channels-last input
+        columns = weight[:, start : start + c].t()
+        if out is None:
+            out = rows @ columns if layer.bias is None else torch.addmm(layer.bias, rows, columns)
+        else:
+            out.addmm_(rows, columns)
+        start += c
+    assert out is not None
+    return out.view(n, h, w, -1).permute(0, 3, 1, 2)
 
 
 def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,13 +156,13 @@ class MEGB(nn.Module):
         features = []
         previous: torch.Tensor | int = 0
         for layer in self.scales:
-            previous = lrelu(layer(x) + previous)
+            previous = lrelu(layer(x).add_(previous))
             features.append(previous)
-        y = self.merge(torch.cat(features, dim=1))
+        y = pointwise(self.merge, *features)
         if self.gradient is not None:
             assert self.edge_scale is not None
-            y = y + self.edge_scale * self.gradient(sobel_magnitude(x))
-        return lrelu(self.out(y))
+            y = torch.addcmul(y, self.edge_scale, pointwise(self.gradient, sobel_magnitude(x)))
+        return lrelu(pointwise(self.out, y))
 
 
 class SqueezeExcitation(nn.Module):
@@ -130,11 +192,11 @@ class SDRB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
-            return self.shortcut(x)
+            return pointwise(self.shortcut, x)
         d1 = lrelu(self.dense1(x))
         d2 = lrelu(self.dense2(torch.cat((x, d1), dim=1)))
-        e = self.compress(torch.cat((x, d1, d2), dim=1))
-        return self.attention(e)[:, :, None, None] * e + self.shortcut(x)
+        e = pointwise(self.compress, x, d1, d2)
+        return torch.addcmul(pointwise(self.shortcut, x), self.attention(e)[:, :, None, None], e)
 
 
 class SBM(nn.Module):
@@ -152,16 +214,16 @@ class SBM(nn.Module):
 
     def spatial_bias(self, ir_features: torch.Tensor) -> torch.Tensor:
         h, w = ir_features.shape[-2:]
-        r = lrelu(self.reduce(ir_features))
+        r = lrelu(pointwise(self.reduce, ir_features))
         r = F.max_pool2d(r, 2, stride=2, ceil_mode=True)
-        r = lrelu(self.expand(r))
+        r = lrelu(pointwise(self.expand, r))
         r = F.interpolate(r, scale_factor=2.0, mode="bilinear", align_corners=False)
         return r[:, :, :h, :w]
 
     def forward(self, vis_features: torch.Tensor, ir_features: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
-            return self.compress(vis_features)
-        return self.compress(torch.cat((vis_features, self.spatial_bias(ir_features)), dim=1))
+            return pointwise(self.compress, vis_features)
+        return pointwise(self.compress, vis_features, self.spatial_bias(ir_features))
 
 
 class SPCNet(nn.Module):
@@ -206,7 +268,7 @@ class Decoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = lrelu(layer(x))
-        return torch.tanh(self.out(x)) / 2 + 0.5
+        return torch.tanh(pointwise(self.out, x)) / 2 + 0.5
 
 
 class FusionNetwork(nn.Module):
@@ -287,7 +349,7 @@ class SIDMNet(nn.Module):
         """Fused image and intermediates: ``fused``, ``psi_ir``, ``psi_vi``, ``rho_ir``."""
         psi_ir, psi_vi = self.fusion.encode(ir, vis)
         rho_ir = self.fusion_weights(ir, vis)[:, :, None, None]
-        fused_features = rho_ir * psi_ir + (1 - rho_ir) * psi_vi
+        fused_features = torch.lerp(psi_vi, psi_ir, rho_ir)  # rho psi_ir + (1 - rho) psi_vi
         return {
             "fused": self.fusion.decoder(fused_features),
             "psi_ir": psi_ir,

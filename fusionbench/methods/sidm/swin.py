@@ -90,14 +90,22 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(x).view(bw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         bias = self.relative_bias[self.relative_index.view(-1)].view(n, n, self.heads).permute(2, 0, 1)
-        attn_bias = bias[None]  # (1, heads, n, n)
-        if mask is not None:
-            # (images, windows, heads, n, d) against a (windows, heads, n, n) bias: broadcast, not repeated
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias[None].to(q.dtype), scale=self.scale)
+        else:
+            # Image by image against the (windows, heads, n, n) bias + mask: a 4-D call takes torch's
+            # fused CPU kernel, where one 5-D call over all images falls back to the unfused math
+            # path (about 4x slower); windows are ordered image by image (see _windows).
             nw = mask.shape[0]
-            q, k, v = (t.reshape(bw // nw, nw, self.heads, n, -1) for t in (q, k, v))
-            attn_bias = attn_bias + mask[:, None]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias.to(q.dtype), scale=self.scale)
-        out = out.reshape(bw, self.heads, n, -1)
+            attn_bias = (bias[None] + mask[:, None]).to(q.dtype)
+            out = torch.cat(
+                [
+                    F.scaled_dot_product_attention(
+                        q[i : i + nw], k[i : i + nw], v[i : i + nw], attn_mask=attn_bias, scale=self.scale
+                    )
+                    for i in range(0, bw, nw)
+                ]
+            )
         return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
@@ -142,6 +150,6 @@ class SwinLayer(nn.Module):
         y = _merge(y, ws, b, hp, wp)
         if shift:
             y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
-        x = shortcut + y[:, :h, :w, :]
-        x = x + self.mlp(self.norm2(x))
-        return x.permute(0, 3, 1, 2).contiguous()
+        x = y[:, :h, :w, :].add_(shortcut)  # y and the MLP's output are fresh: added to in place
+        x = self.mlp(self.norm2(x)).add_(x)
+        return x.permute(0, 3, 1, 2)  # (B, C, h, w) in channels-last memory: no copy back to NCHW
