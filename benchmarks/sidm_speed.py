@@ -2,9 +2,10 @@
 
 Prints, on this machine (CPU count and torch threads shown):
 
-1. median milliseconds per pair (after a warm-up) for SeAFusion (the baseline), SIDM-Fusion
-   ``full`` with SPC-Net at full resolution (the default), SIDM-Fusion with
-   ``spc_short_side=240``, and ``sidm-lite``; each as a ratio of SeAFusion's time;
+1. median milliseconds per pair (after a warm-up; ``--repeats`` rounds, the methods interleaved in
+   a rotating order) for SeAFusion (the baseline), SIDM-Fusion ``full`` with SPC-Net at full
+   resolution (the default), SIDM-Fusion with ``spc_short_side=240``, and ``sidm-lite``; each
+   with the median over rounds of its time divided by SeAFusion's in the same round;
 2. what ``spc_short_side=240`` changes on real pairs: the largest change of the fusion weights
    rho_ir and of the class probabilities, and the mean metric values on the first ``--pairs``
    MSRS test pairs with and without it.
@@ -30,19 +31,24 @@ from fusionbench.methods.colour import split_y
 from fusionbench.metrics import compute
 
 
-def median_ms(method, repeats: int) -> float:
-    network = method.network()
+def interleaved_ms(methods: dict, rounds: int) -> dict[str, list[float]]:
+    """Milliseconds per 480 x 640 pair of each method, ``rounds`` times, the methods taken in a
+    rotated order each round (so that all of them see the same machine load), after a warm-up."""
     rng = np.random.default_rng(0)
     ir = torch.from_numpy(rng.random((1, 1, 480, 640), dtype=np.float32))
     vis = torch.from_numpy(rng.random((1, 1, 480, 640), dtype=np.float32))
+    networks = {name: method.network() for name, method in methods.items()}
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    names = list(methods)
     with torch.inference_mode():
-        method.forward(network, ir, vis)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            method.forward(network, ir, vis)
-            times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+        for name in names:
+            methods[name].forward(networks[name], ir, vis)
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                start = time.perf_counter()
+                methods[name].forward(networks[name], ir, vis)
+                times[name].append(1000 * (time.perf_counter() - start))
+    return times
 
 
 def load_pair(record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,7 +61,7 @@ def load_pair(record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=None)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     parser.add_argument("--pairs", type=int, default=20, help="MSRS test pairs for the knob's metric check")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
@@ -68,12 +74,14 @@ def main() -> None:
         "sidm full, spc_short_side=240": get_method("sidm", spc_short_side=240),
         "sidm-lite": get_method("sidm-lite"),
     }
-    baseline = None
-    print(f"{'method':<50} {'ms/pair':>9} {'x SeAFusion':>12}")
-    for name, method in methods.items():
-        ms = median_ms(method, args.repeats)
-        baseline = baseline or ms
-        print(f"{name:<50} {ms:9.1f} {ms / baseline:12.2f}")
+    times = interleaved_ms(methods, args.repeats)
+    baseline = times["seafusion (baseline)"]
+    print(f"{args.repeats} interleaved rounds; ratio = median over rounds of (method ms / SeAFusion ms, same round)")
+    print(f"{'method':<50} {'ms/pair':>9} {'x SeAFusion':>12}  {'per round':>10}")
+    for name, ms in times.items():
+        ratios = [a / b for a, b in zip(ms, baseline, strict=True)]
+        spread = f"{min(ratios):.2f}..{max(ratios):.2f}"
+        print(f"{name:<50} {np.median(ms):9.1f} {np.median(ratios):12.2f}  {spread:>10}")
 
     full, fast = methods["sidm full, SPC-Net at full resolution (default)"], methods["sidm full, spc_short_side=240"]
     records = get_dataset("msrs").pairs("test", data_root=resolve_data_root(args.data_root))

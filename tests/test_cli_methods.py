@@ -53,3 +53,25 @@ def test_weights_list_names_the_search_order(tmp_path):
     result = run("weights", "list", "--weights", tmp_path)
     assert result.exit_code == 0
     assert "missing" in result.stdout and "search order: --weights, $FUSIONBENCH_WEIGHTS" in result.stdout
+
+
+def test_flop_count_includes_in_place_matmuls_and_cpu_attention():
+    """The efficiency table's extra formulas against torch's own count of the same products written
+    out: ``out.addmm_(a, b)`` as ``out + a @ b``, fused CPU attention as ``softmax(q k^T) v``."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fusionbench.methods.learned import _extra_flop_formulas
+
+    def count(fn) -> int:
+        with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as counter:
+            fn()
+        return counter.get_total_flops()
+
+    a, b, out = torch.randn(50, 16), torch.randn(16, 8), torch.randn(50, 8)
+    assert count(lambda: out.addmm_(a, b)) == count(lambda: out + a @ b) == 2 * 50 * 16 * 8 > 0
+    q, k, v = torch.randn(3, 2, 16, 8), torch.randn(3, 2, 16, 8), torch.randn(3, 2, 16, 8)
+    bias = torch.randn(1, 2, 16, 16)
+    written_out = count(lambda: torch.softmax(q @ k.transpose(-1, -2) + bias, dim=-1) @ v)
+    assert count(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=bias)) == written_out > 0

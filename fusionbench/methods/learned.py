@@ -20,6 +20,32 @@ from fusionbench.methods.base import Method
 from fusionbench.methods.weights import WeightFile, locate
 
 
+def _extra_flop_formulas() -> dict[Any, Any]:
+    """Formulas for ops ``torch.utils.flop_counter`` has none for (it counts them as 0 FLOPs)."""
+    import torch
+
+    aten = torch.ops.aten
+    return {aten.addmm_: _inplace_addmm_flops, aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops}
+
+
+def _cpu_attention_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:
+    """FLOPs of torch's fused CPU attention ``softmax(q k^T) v``: ``2 n s d`` for the scores and
+    ``2 n s d_v`` for the weighted sum, per batch and head (as torch counts its GPU kernels)."""
+    *batch, n, d = query_shape
+    s, d_v = key_shape[-2], value_shape[-1]
+    heads = 1
+    for size in batch:
+        heads *= size
+    return 2 * heads * n * s * (d + d_v)
+
+
+def _inplace_addmm_flops(self_shape: Any, mat1_shape: Any, mat2_shape: Any, *args: Any, **kwargs: Any) -> int:
+    """FLOPs of ``out.addmm_(mat1, mat2)``: ``2 m k n``, as ``torch.utils.flop_counter`` counts
+    ``addmm`` (its table has no entry for the in-place form, which SIDM-Fusion's 1x1 merges use)."""
+    (m, k), n = mat1_shape, mat2_shape[1]
+    return 2 * m * k * n
+
+
 class LearnedMethod(Method):
     """A network with published weights. Options: ``weights`` (folder or file), ``device``."""
 
@@ -94,7 +120,7 @@ class LearnedMethod(Method):
         ir = torch.from_numpy(rng.random((1, 1, height, width), dtype=np.float32)).to(self.device)
         vis = torch.from_numpy(rng.random((1, 1, height, width), dtype=np.float32)).to(self.device)
         with torch.inference_mode():
-            counter = FlopCounterMode(display=False)
+            counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
             with counter:
                 self.forward(network, ir, vis)
             self.forward(network, ir, vis)  # warm-up
