@@ -158,6 +158,15 @@ def check_pixels(size: tuple[int, int], path: Path, limit: int | None = None) ->
         )
 
 
+def load_header_readers() -> None:
+    """Import Pillow and its common format plugins now (about 30 ms), which :func:`image_size`
+    otherwise does on the first image: a process about to fork scoring workers calls this so that
+    they inherit them instead of each importing them."""
+    from PIL import Image
+
+    Image.preinit()
+
+
 def image_size(handle: BinaryIO) -> tuple[int, int] | None:
     """``(width, height)`` from the header of the image in ``handle``, or None when no format reads it.
 
