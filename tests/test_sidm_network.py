@@ -316,3 +316,27 @@ def test_masked_window_attention_equals_the_written_out_formula() -> None:
         out = torch.softmax(scores, dim=-1) @ qkv[2]
         expected = attention.proj(out.transpose(1, 2).reshape(2 * n_windows, n, dim))
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 24, 40), (1, 19, 21)])  # divides into windows; padded and cropped
+def test_swin_mlp_in_chunks_at_inference_equals_the_whole_map(shape: tuple[int, int, int], monkeypatch) -> None:
+    """At inference the MLP runs chunk by chunk of tokens, in place: the output must equal the one
+    of a single chunk (the whole map) bit for bit, the ragged last chunk and the cropped
+    (non-contiguous) map of a padded layer included, and the autograd path's within rounding."""
+    from fusionbench.methods.sidm import swin
+
+    torch.manual_seed(0)
+    b, h, w = shape
+    layer = SwinLayer(16, 2, window=8, shifted=True).eval()
+    for linear in (layer.mlp[0], layer.mlp[2]):
+        torch.nn.init.normal_(linear.bias, std=0.5)
+    x = torch.randn(b, 16, h, w)
+    with_autograd = layer(x).detach()  # the MLP over the whole map, out of place
+    with torch.inference_mode():
+        monkeypatch.setattr(swin, "MLP_CHUNK_BYTES", 1 << 30)
+        one_chunk = layer(x)
+        monkeypatch.setattr(swin, "MLP_CHUNK_BYTES", 4 * 16 * 4 * 37)  # 37 tokens per chunk
+        chunked = layer(x)
+    assert chunked.shape == x.shape
+    assert torch.equal(chunked, one_chunk)
+    assert torch.allclose(chunked, with_autograd, rtol=0, atol=1e-6)
