@@ -46,6 +46,8 @@ def parse_args() -> argparse.Namespace:
 def make_folder(root: Path, pairs: int, out: Path) -> None:
     """``out/{ir,vi,fused}``: copies of the first ``pairs`` MSRS test sources and their average fusion."""
     test = root / "datasets" / "msrs" / "test"
+    if not (test / "ir").is_dir() or not (test / "vi").is_dir():
+        sys.exit(f"no MSRS test pairs under {test}/{{ir,vi}}: pass --data-root (the folder holding datasets/)")
     names = sorted(p.name for p in (test / "ir").iterdir())[:pairs]
     for sub in ("ir", "vi", "fused"):
         (out / sub).mkdir(parents=True)

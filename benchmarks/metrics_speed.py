@@ -82,9 +82,9 @@ def load_triples(n: int) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]
     PIAFusion results (the rest are average fusions)."""
     root = data_root()
     test = root / "datasets" / "msrs" / "test"
-    names = sorted(p.name for p in (test / "ir").iterdir())[:n]
+    names = sorted(p.name for p in (test / "ir").iterdir())[:n] if (test / "ir").is_dir() else []
     if not names:
-        sys.exit(f"no MSRS test images under {test}")
+        sys.exit(f"no MSRS test images under {test}/ir: pass --data-root (the folder holding datasets/)")
     triples, published = [], 0
     for name in names:
         ir = cv2.imread(str(test / "ir" / name), cv2.IMREAD_GRAYSCALE)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import fusionbench
-from fusionbench.datasets import get_dataset, resolve_data_root
+from fusionbench.datasets import DatasetError, get_dataset, resolve_data_root
 
 
 class FirstPairs:
@@ -47,9 +47,14 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     args = parser.parse_args()
 
-    root = resolve_data_root(args.data_root or (Path(__file__).resolve().parents[2] / "shared"))
+    root = resolve_data_root(
+        args.data_root or os.environ.get("FUSIONBENCH_DATA") or (Path(__file__).resolve().parents[2] / "shared")
+    )
     dataset = FirstPairs(get_dataset(args.dataset), args.pairs)
-    n_pairs = len(dataset.pairs("test", data_root=root))
+    try:
+        n_pairs = len(dataset.pairs("test", data_root=root))
+    except DatasetError as error:
+        raise SystemExit(str(error)) from None
     print(
         f"fusionbench {fusionbench.__version__}; {args.method} on {args.dataset} ({n_pairs} pairs); "
         f"cpu_count={os.cpu_count()}; python {sys.version.split()[0]}"

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from fusionbench.datasets import get_dataset, resolve_data_root
+from fusionbench.datasets import DatasetError, get_dataset, resolve_data_root
 from fusionbench.io import read_image
 from fusionbench.methods import get_method
 from fusionbench.methods.colour import split_y
@@ -84,7 +84,10 @@ def main() -> None:
         print(f"{name:<50} {np.median(ms):9.1f} {np.median(ratios):12.2f}  {spread:>10}")
 
     full, fast = methods["sidm full, SPC-Net at full resolution (default)"], methods["sidm full, spc_short_side=240"]
-    records = get_dataset("msrs").pairs("test", data_root=resolve_data_root(args.data_root))
+    try:
+        records = get_dataset("msrs").pairs("test", data_root=resolve_data_root(args.data_root))
+    except DatasetError as error:
+        raise SystemExit(f"\nthe spc_short_side comparison needs the MSRS test pairs (--data-root): {error}") from None
     d_rho, d_prob = 0.0, 0.0
     with torch.inference_mode():
         for record in records:

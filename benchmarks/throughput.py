@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 import fusionbench
-from fusionbench.datasets import get_dataset, resolve_data_root
+from fusionbench.datasets import DatasetError, get_dataset, resolve_data_root
 from fusionbench.engine.backends import Backend, DaskBackend, make_backend
 from fusionbench.io import write_text_atomic
 
@@ -56,9 +56,14 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None, help="also write the table to this Markdown file")
     args = parser.parse_args()
 
-    root = resolve_data_root(args.data_root or (Path(__file__).resolve().parents[2] / "shared"))
+    root = resolve_data_root(
+        args.data_root or os.environ.get("FUSIONBENCH_DATA") or (Path(__file__).resolve().parents[2] / "shared")
+    )
     dataset = FirstPairs(get_dataset(args.dataset), args.pairs)
-    n_pairs = len(dataset.pairs("test", data_root=root))
+    try:
+        n_pairs = len(dataset.pairs("test", data_root=root))
+    except DatasetError as error:
+        raise SystemExit(str(error)) from None
     n = args.workers
 
     load_before = os.getloadavg()[0]
