@@ -38,6 +38,18 @@ class FirstPairs:
         return self._dataset.version(split) + (f"-first{self._n}" if self._n else "")
 
 
+def first_pairs(dataset_id: str, n: int | None, data_root: str | None) -> tuple[FirstPairs, Path, int]:
+    """The dataset view, its data root (``--data-root``, else ``$FUSIONBENCH_DATA``, else ``../shared``
+    beside the repository) and its test pair count; exits with the dataset's message when pairs are missing."""
+    default = os.environ.get("FUSIONBENCH_DATA") or Path(__file__).resolve().parents[2] / "shared"
+    root = resolve_data_root(data_root or default)
+    dataset = FirstPairs(get_dataset(dataset_id), n)
+    try:
+        return dataset, root, len(dataset.pairs("test", data_root=root))
+    except DatasetError as error:
+        raise SystemExit(str(error)) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="gff")
@@ -47,14 +59,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     args = parser.parse_args()
 
-    root = resolve_data_root(
-        args.data_root or os.environ.get("FUSIONBENCH_DATA") or (Path(__file__).resolve().parents[2] / "shared")
-    )
-    dataset = FirstPairs(get_dataset(args.dataset), args.pairs)
-    try:
-        n_pairs = len(dataset.pairs("test", data_root=root))
-    except DatasetError as error:
-        raise SystemExit(str(error)) from None
+    dataset, root, n_pairs = first_pairs(args.dataset, args.pairs, args.data_root)
     print(
         f"fusionbench {fusionbench.__version__}; {args.method} on {args.dataset} ({n_pairs} pairs); "
         f"cpu_count={os.cpu_count()}; python {sys.version.split()[0]}"

@@ -26,12 +26,11 @@ from pathlib import Path
 import pandas as pd
 
 import fusionbench
-from fusionbench.datasets import DatasetError, get_dataset, resolve_data_root
 from fusionbench.engine.backends import Backend, DaskBackend, make_backend
 from fusionbench.io import write_text_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_speed import FirstPairs  # a dataset view limited to its first N pairs
+from run_speed import first_pairs  # a dataset view limited to its first N pairs, its root and size
 
 
 def timed_run(
@@ -56,14 +55,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None, help="also write the table to this Markdown file")
     args = parser.parse_args()
 
-    root = resolve_data_root(
-        args.data_root or os.environ.get("FUSIONBENCH_DATA") or (Path(__file__).resolve().parents[2] / "shared")
-    )
-    dataset = FirstPairs(get_dataset(args.dataset), args.pairs)
-    try:
-        n_pairs = len(dataset.pairs("test", data_root=root))
-    except DatasetError as error:
-        raise SystemExit(str(error)) from None
+    dataset, root, n_pairs = first_pairs(args.dataset, args.pairs, args.data_root)
     n = args.workers
 
     load_before = os.getloadavg()[0]
